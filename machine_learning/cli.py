@@ -1,0 +1,165 @@
+"""Command-line interface: the same lifecycle steps as the Mage pipelines, for scripts, the Makefile and tests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from machine_learning.errors import MLOpsError
+from machine_learning.settings import Settings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one CLI command.
+
+    Args:
+        argv: Arguments without the program name (defaults to ``sys.argv[1:]``).
+
+    Returns:
+        The process exit code: 0 on success, 1 on a reported error, 2 on bad usage.
+    """
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        settings = load_settings({"game_title": args.game_title} if args.game_title else None)
+        command: Callable[[argparse.Namespace, Settings], None] = args.command
+        command(args, settings)
+    except MLOpsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - the CLI promises one line, never a traceback
+        print(f"error: {describe_unexpected(error)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def describe_unexpected(error: Exception) -> str:
+    """Turn connection and service errors into a message that says what to do."""
+    name = type(error).__name__
+    text = str(error).splitlines()[0] if str(error) else name
+    if name in ("EndpointConnectionError", "ConnectionError", "ConnectTimeoutError", "MaxRetryError"):
+        return f"cannot reach a service ({text}); is the local stack running? try 'make up'"
+    if name in ("NoCredentialsError", "ClientError") and ("credential" in text.lower() or "AccessKey" in text):
+        return f"S3 rejected the credentials ({text}); source .local/stack.env or set AWS_ACCESS_KEY_ID"
+    if name == "MlflowException" and ("Connection" in text or "Max retries" in text):
+        return f"cannot reach MLflow ({text[:200]}); is the local stack running? try 'make up'"
+    return f"{name}: {text[:500]}"
+
+
+def _prepare(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.data.prepare import load_raw_players, prepare_players
+    from machine_learning.services import connect, upload_raw
+
+    services = connect(settings)
+    given = args.input or settings.raw_uri
+    # Parse before uploading: a file that is not valid player data must leave nothing behind in S3.
+    raw = _step(f"read {given}", lambda: load_raw_players(given, services.store))
+    source = _step("upload raw data", lambda: upload_raw(given, services.store, settings))
+    prepared = _step("validate and publish", lambda: prepare_players(raw, services.store, settings, source))
+    print(
+        f"prepared {prepared.processed_rows} of {prepared.input_rows} rows "
+        f"({prepared.quarantined_rows} quarantined) -> {prepared.players_uri}"
+    )
+    for reason, count in prepared.quarantine_reasons.items():
+        print(f"  quarantined: {reason}: {count} rows (see {prepared.quarantine_uri})")
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.data.prepare import load_prepared_players
+    from machine_learning.registry import register_candidate
+    from machine_learning.services import connect
+    from machine_learning.training.train import train_candidate
+
+    if args.input:
+        _prepare(args, settings)
+    services = connect(settings)
+    frame, _ = _step("load processed data", lambda: load_prepared_players(services.store, settings))
+    params = json.loads(args.params) if args.params else None
+    result = _step("train and evaluate", lambda: train_candidate(frame, services.store, settings, params))
+    metrics = result.metrics
+    print(f"run {result.run_id}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['f1_macro']:.4f}, fit {result.fit_seconds:.1f}s")
+    version = _step("register candidate", lambda: register_candidate(services.mlflow, settings, result))
+    print(f"registered {version.name} v{version.version} as 'candidate'")
+
+
+def _promote(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.selection import select_model
+    from machine_learning.services import connect
+
+    services = connect(settings)
+    result = _step("compare candidate with production", lambda: select_model(services.mlflow, services.store, settings))
+    print(result.describe())
+
+
+def _rollback(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.registry import rollback_production
+    from machine_learning.services import connect
+
+    version = rollback_production(connect(settings).mlflow, settings)
+    print(f"rolled back: {version.name} v{version.version} is in production again")
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.registry import get_status
+    from machine_learning.services import connect
+
+    status = get_status(connect(settings).mlflow, settings)
+    if args.json:
+        print(json.dumps({alias: info.to_dict() if info else None for alias, info in status.items()}, indent=2))
+        return
+    print(f"model {settings.model_name} (MLflow {settings.mlflow_tracking_uri})")
+    for alias, info in status.items():
+        if info is None:
+            print(f"  {alias:<10} -")
+            continue
+        tags = info.tags
+        print(
+            f"  {alias:<10} v{info.version}  accuracy {tags.get('test_accuracy', '?')}  "
+            f"macro-F1 {tags.get('test_f1_macro', '?')}  run {info.run_id}"
+        )
+        if tags.get("selection_reason"):
+            print(f"  {'':<10} decision: {tags.get('selection_decision')} - {tags['selection_reason']}")
+
+
+def _init_storage(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.storage import ensure_bucket, make_store
+
+    ensure_bucket(make_store(settings))
+    print(f"bucket s3://{settings.s3_bucket} ready at {settings.s3_endpoint_url}")
+
+
+def _step(label: str, action: Callable[[], Any]) -> Any:
+    """Run one step with progress output, so long steps are never silent."""
+    print(f"-> {label} ...", flush=True)
+    started = time.perf_counter()
+    value = action()
+    print(f"   done in {time.perf_counter() - started:.1f}s", flush=True)
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="machine_learning", description="Player-engagement MLOps lifecycle.")
+    parser.add_argument("--game-title", help="override GAME_TITLE for this command")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    prepare = commands.add_parser("prepare", help="validate raw data and publish the processed datasets")
+    prepare.add_argument("--input", help="local CSV (uploaded to S3 first) or s3:// URI; default: the title's raw CSV")
+    prepare.set_defaults(command=_prepare)
+    train = commands.add_parser("train", help="prepare (if --input), train, evaluate and register a candidate")
+    train.add_argument("--input", help="local CSV or s3:// URI in the raw schema; default: latest processed data")
+    train.add_argument("--params", help='pipeline parameter overrides as JSON, e.g. \'{"classifier__max_iter": 50}\'')
+    train.set_defaults(command=_train)
+    commands.add_parser("promote", help="promote the candidate if it beats production").set_defaults(command=_promote)
+    commands.add_parser("rollback", help="put the previous version back into production").set_defaults(
+        command=_rollback
+    )
+    status = commands.add_parser("status", help="show production, candidate and previous versions")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(command=_status)
+    commands.add_parser("init-storage", help="create the S3 bucket if missing").set_defaults(command=_init_storage)
+    return parser

@@ -1,0 +1,1 @@
+"""Data stage: the raw player schema, validation with quarantine, and the prepared datasets."""

@@ -1,0 +1,62 @@
+"""Reading raw player files (CSV, optionally gzip-compressed) into text columns for validation."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import pandas as pd
+
+from machine_learning.data.schema import LABEL_COLUMN, required_columns
+from machine_learning.errors import InvalidInputError
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def parse_raw_players(data: bytes, name: str, require_label: bool = True) -> pd.DataFrame:
+    """Parse a raw player CSV into a DataFrame of strings, one row per input line.
+
+    Values stay text so that validation can say exactly what was wrong with each row.
+
+    Args:
+        data: The file's bytes (plain or gzip-compressed CSV; CRLF or LF line endings).
+        name: The file's name or URI, used in error messages.
+        require_label: Whether the label column must be present.
+
+    Returns:
+        The rows with the schema's columns (the label too, when present), all as strings.
+
+    Raises:
+        InvalidInputError: The file is empty, not a text CSV, or misses required columns.
+    """
+    text = _decode(data, name)
+    if not text.strip():
+        raise InvalidInputError(f"{name} is empty")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        raise InvalidInputError(f"{name} is not a readable CSV file: {error}") from None
+    frame.columns = [str(column).strip() for column in frame.columns]
+    missing = [column for column in required_columns(require_label) if column not in frame.columns]
+    if missing:
+        if len(missing) >= len(required_columns(require_label)) - 1:
+            raise InvalidInputError(f"{name} is not a player CSV: its header has none of the expected columns")
+        raise InvalidInputError(f"{name} is missing required column(s): {', '.join(missing)}")
+    if frame.empty:
+        raise InvalidInputError(f"{name} has a header but no rows")
+    keep = [*required_columns(False), *([LABEL_COLUMN] if LABEL_COLUMN in frame.columns else [])]
+    return frame[keep].reset_index(drop=True)
+
+
+def _decode(data: bytes, name: str) -> str:
+    if data.startswith(_GZIP_MAGIC):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise InvalidInputError(f"{name} is a damaged gzip file: {error}") from None
+    if b"\x00" in data[:4096]:
+        raise InvalidInputError(f"{name} is not a CSV file (it contains binary data)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{name} is not a CSV file (it is not UTF-8 text)") from None

@@ -1,0 +1,165 @@
+"""Data preparation: validate a raw batch, quarantine bad rows, and publish the processed datasets atomically.
+
+Layout under ``<bucket>/<game_title>/processed/``: each run writes its objects under ``runs/<run_id>/`` and then
+``latest.json`` (the manifest) is replaced in one PUT. Readers follow the manifest, so a run that fails part-way
+is never seen and earlier runs stay intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from machine_learning.data.ingest import parse_raw_players
+from machine_learning.data.schema import DEMOGRAPHIC_COLUMNS, ID_COLUMN, LABEL_COLUMN
+from machine_learning.data.validate import ValidationResult, validate_players
+from machine_learning.errors import InvalidInputError, NotFoundError
+from machine_learning.settings import Settings
+from machine_learning.storage import ObjectStore, read_source_bytes, to_parquet_bytes
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """What a preparation run published (this is also the content of the manifest)."""
+
+    run_id: str
+    source: str
+    input_rows: int
+    processed_rows: int
+    quarantined_rows: int
+    quarantine_reasons: dict[str, int]
+    fingerprint: str
+    players_uri: str
+    features_uri: str
+    quarantine_uri: str
+    created_at: str
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-serialisable dict (used as the manifest and as Mage block output)."""
+        return asdict(self)
+
+
+def manifest_key(settings: Settings) -> str:
+    """Key of the manifest that points at the latest processed dataset."""
+    return f"{settings.s3_prefix}/processed/latest.json"
+
+
+def load_raw_players(source: str, store: ObjectStore) -> pd.DataFrame:
+    """Read and parse a raw labelled player CSV from a local path or an S3 URI.
+
+    Args:
+        source: Local path or ``s3://`` URI of a CSV (optionally gzip-compressed).
+        store: Object store whose client reads S3 URIs.
+
+    Returns:
+        The raw rows as text columns.
+
+    Raises:
+        InvalidInputError: The file is empty, not a CSV, or misses columns.
+        NotFoundError: The file does not exist.
+    """
+    return parse_raw_players(read_source_bytes(source, store), source, require_label=True)
+
+
+def prepare_players(raw: pd.DataFrame, store: ObjectStore, settings: Settings, source: str) -> PreparedData:
+    """Validate raw rows and publish processed, feature and quarantine tables as Parquet.
+
+    Args:
+        raw: Raw rows (text columns) including the label.
+        store: Where to write.
+        settings: Title prefix and the maximum share of invalid rows.
+        source: Where the rows came from, recorded in the manifest.
+
+    Returns:
+        A description of what was published.
+
+    Raises:
+        InvalidInputError: More rows are invalid than ``max_quarantine_share`` allows; nothing is written.
+    """
+    result = validate_players(raw)
+    check_quarantine_share(result, settings.max_quarantine_share, source)
+    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    base = f"{settings.s3_prefix}/processed/runs/{run_id}"
+    # Serialise everything before the first write, so a bad frame cannot leave a half-published run.
+    payloads = {
+        "players": to_parquet_bytes(result.clean),
+        "features": to_parquet_bytes(result.clean[[ID_COLUMN, *DEMOGRAPHIC_COLUMNS]]),
+        "quarantine": to_parquet_bytes(result.quarantine),
+    }
+    uris = {name: store.write_bytes(f"{base}/{name}.parquet", data) for name, data in payloads.items()}
+    prepared = PreparedData(
+        run_id=run_id,
+        source=source,
+        input_rows=result.input_rows,
+        processed_rows=len(result.clean),
+        quarantined_rows=len(result.quarantine),
+        quarantine_reasons=result.reason_counts(),
+        fingerprint=fingerprint_frame(result.clean),
+        players_uri=uris["players"],
+        features_uri=uris["features"],
+        quarantine_uri=uris["quarantine"],
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    store.write_json(manifest_key(settings), prepared.to_dict())
+    return prepared
+
+
+def check_quarantine_share(result: ValidationResult, limit: float, source: str) -> None:
+    """Reject a batch whose share of invalid rows is above the limit, naming the problems.
+
+    Args:
+        result: The validation outcome.
+        limit: Largest acceptable share of quarantined rows.
+        source: The batch's name, for the message.
+
+    Raises:
+        InvalidInputError: The share is above the limit.
+    """
+    if result.quarantine_share <= limit:
+        return
+    reasons = ", ".join(f"{reason} ({count} rows)" for reason, count in list(result.reason_counts().items())[:5])
+    examples = result.quarantine[REASON_EXAMPLE_COLUMNS].head(3).to_dict("records")
+    raise InvalidInputError(
+        f"{source}: {len(result.quarantine)} of {result.input_rows} rows "
+        f"({result.quarantine_share:.1%}) failed validation, more than the {limit:.1%} allowed "
+        f"(MAX_QUARANTINE_SHARE): {reasons}; first rows: {examples}"
+    )
+
+
+REASON_EXAMPLE_COLUMNS = [ID_COLUMN, "quarantine_reason"]
+
+
+def load_prepared_players(store: ObjectStore, settings: Settings) -> tuple[pd.DataFrame, PreparedData]:
+    """Read the latest processed (valid, typed, labelled) player table.
+
+    Args:
+        store: Where the processed data lives.
+        settings: Title prefix.
+
+    Returns:
+        The processed rows and the manifest describing them.
+
+    Raises:
+        NotFoundError: No preparation run has been published for this title yet.
+    """
+    try:
+        manifest = PreparedData(**store.read_json(manifest_key(settings)))
+    except NotFoundError:
+        raise NotFoundError(
+            f"no processed data for game title '{settings.game_title}': run data preparation first"
+        ) from None
+    _, key = manifest.players_uri[5:].split("/", 1)
+    frame = store.read_parquet(key)
+    if LABEL_COLUMN not in frame.columns:
+        raise InvalidInputError(f"{manifest.players_uri} has no {LABEL_COLUMN} column")
+    return frame, manifest
+
+
+def fingerprint_frame(frame: pd.DataFrame) -> str:
+    """A stable content hash of a table (row order and values), recorded with every model trained on it."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    return hashlib.sha256(hashed + ",".join(frame.columns).encode()).hexdigest()[:16]

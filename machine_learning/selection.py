@@ -1,0 +1,125 @@
+"""Model selection: score candidate and production on the same held-out rows, then promote or not."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from machine_learning.data.schema import FEATURE_COLUMNS, LABEL_COLUMN
+from machine_learning.errors import NotFoundError
+from machine_learning.registry import (
+    CANDIDATE,
+    PRODUCTION,
+    VersionInfo,
+    apply_promotion,
+    get_alias_version,
+    should_promote,
+)
+from machine_learning.settings import Settings
+from machine_learning.storage import ObjectStore, parse_s3_uri
+from machine_learning.training.evaluate import evaluate_predictions
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """The outcome of one model-selection run."""
+
+    promoted: bool
+    reason: str
+    candidate_version: str
+    production_version: str | None
+    metric: str
+    candidate_score: float | None
+    production_score: float | None
+    holdout_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (Mage block output)."""
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line for logs and the CLI."""
+        verdict = "PROMOTED" if self.promoted else "NOT promoted"
+        return f"candidate v{self.candidate_version} {verdict}: {self.reason}"
+
+
+def load_model_version(settings: Settings, version: str) -> Any:
+    """Load a registered model version as a scikit-learn pipeline."""
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    return mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
+
+
+def score_on_holdout(model: Any, holdout: pd.DataFrame, metric: str) -> float:
+    """Score a model on labelled held-out rows with the promotion metric."""
+    predictions = model.predict(holdout[list(FEATURE_COLUMNS)])
+    return evaluate_predictions(holdout[LABEL_COLUMN], predictions).metrics[metric]
+
+
+def select_model(client: Any, store: ObjectStore, settings: Settings) -> SelectionResult:
+    """Compare ``candidate`` with ``production`` on the candidate's held-out rows and promote if better.
+
+    The first model is promoted automatically. The decision and its reason are recorded as tags on the
+    candidate version.
+
+    Args:
+        client: An ``MlflowClient``.
+        store: Where the held-out data lives.
+        settings: Model name, metric and margin.
+
+    Returns:
+        The decision, the scores and the versions compared.
+
+    Raises:
+        NotFoundError: There is no candidate, or its held-out data is missing.
+    """
+    candidate = get_alias_version(client, settings, CANDIDATE)
+    if candidate is None:
+        raise NotFoundError(f"model {settings.model_name} has no '{CANDIDATE}' version: run training first")
+    production = get_alias_version(client, settings, PRODUCTION)
+    metric = settings.promotion_metric
+    if production is not None and production.version == candidate.version:
+        reason = f"candidate v{candidate.version} is already in production"
+        return SelectionResult(False, reason, candidate.version, production.version, metric, None, None, 0)
+    holdout = _read_holdout(store, candidate)
+    candidate_score = score_on_holdout(load_model_version(settings, candidate.version), holdout, metric)
+    production_score = (
+        score_on_holdout(load_model_version(settings, production.version), holdout, metric) if production else None
+    )
+    decision = should_promote(candidate_score, production_score, metric, settings.promotion_margin)
+    result = SelectionResult(
+        promoted=decision.promote,
+        reason=decision.reason,
+        candidate_version=candidate.version,
+        production_version=production.version if production else None,
+        metric=metric,
+        candidate_score=round(candidate_score, 6),
+        production_score=None if production_score is None else round(production_score, 6),
+        holdout_rows=len(holdout),
+    )
+    _record_decision(client, settings, result)
+    if decision.promote:
+        apply_promotion(client, settings, candidate, production)
+    return result
+
+
+def _read_holdout(store: ObjectStore, candidate: VersionInfo) -> pd.DataFrame:
+    uri = candidate.tags.get("holdout_uri")
+    if not uri:
+        raise NotFoundError(f"candidate v{candidate.version} has no holdout_uri tag: it was not registered by training")
+    bucket, key = parse_s3_uri(uri)
+    return ObjectStore(client=store.client, bucket=bucket).read_parquet(key)
+
+
+def _record_decision(client: Any, settings: Settings, result: SelectionResult) -> None:
+    tags = {
+        "selection_decision": "promoted" if result.promoted else "rejected",
+        "selection_reason": result.reason,
+        "selection_compared_with": result.production_version or "none",
+        "selection_holdout_rows": str(result.holdout_rows),
+    }
+    for name, value in tags.items():
+        client.set_model_version_tag(settings.model_name, result.candidate_version, name, value)
+    client.update_model_version(settings.model_name, result.candidate_version, description=result.describe())

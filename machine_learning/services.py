@@ -1,0 +1,43 @@
+"""Wiring: build the external services (S3 store, MLflow client) from settings, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+
+from machine_learning.settings import Settings
+from machine_learning.storage import ObjectStore, make_store, read_source_bytes
+
+
+@dataclass(frozen=True)
+class Services:
+    """The services every step uses, created once and passed in."""
+
+    store: ObjectStore
+    mlflow: Any
+
+
+def connect(settings: Settings) -> Services:
+    """Create the S3 store and the MLflow client for these settings (no network call is made here)."""
+    return Services(store=make_store(settings), mlflow=MlflowClient(tracking_uri=settings.mlflow_tracking_uri))
+
+
+def upload_raw(source: str, store: ObjectStore, settings: Settings) -> str:
+    """Copy a local raw file into the title's ``raw/`` folder in S3; S3 URIs are returned unchanged.
+
+    Args:
+        source: Local path or ``s3://`` URI.
+        store: Destination store.
+        settings: Title prefix.
+
+    Returns:
+        The S3 URI the pipelines read from.
+    """
+    if source.startswith("s3://"):
+        return source
+    name = Path(source).name
+    key = f"{settings.s3_prefix}/raw/{name}"
+    return store.write_bytes(key, read_source_bytes(source, None), content_type="text/csv")

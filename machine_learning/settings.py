@@ -1,0 +1,145 @@
+"""One typed settings object, read from the environment, with defaults for the local stack."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from machine_learning.errors import ConfigurationError
+
+_TITLE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
+
+# field name -> environment variable; every field can be set through the environment.
+_ENV_NAMES: dict[str, str] = {
+    "game_title": "GAME_TITLE",
+    "s3_bucket": "S3_BUCKET",
+    "s3_endpoint_url": "AWS_ENDPOINT_URL",
+    "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
+    "random_seed": "RANDOM_SEED",
+    "test_size": "TEST_SIZE",
+    "min_accuracy": "MIN_ACCURACY",
+    "promotion_metric": "PROMOTION_METRIC",
+    "promotion_margin": "PROMOTION_MARGIN",
+    "max_quarantine_share": "MAX_QUARANTINE_SHARE",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the lifecycle needs to know about where things live and how decisions are made.
+
+    Attributes:
+        game_title: Names the S3 prefix, the MLflow experiment and the registered model, so several titles
+            can share one installation. Lowercase letters, digits and dashes.
+        s3_bucket: Bucket holding raw, processed, reference and quarantined data (and MLflow artifacts).
+        s3_endpoint_url: S3 endpoint; empty means AWS itself.
+        mlflow_tracking_uri: MLflow tracking server.
+        random_seed: Seed of the train/test split and of the model, recorded with every run.
+        test_size: Share of rows held out for evaluation and model selection.
+        min_accuracy: Quality gate: a model below this held-out accuracy is never registered.
+        promotion_metric: Held-out metric compared by model selection (``accuracy`` or ``f1_macro``).
+        promotion_margin: A candidate must beat production by more than this to be promoted.
+        max_quarantine_share: A batch with a larger share of invalid rows is rejected as a whole.
+    """
+
+    game_title: str = "demo-game"
+    s3_bucket: str = "mlops"
+    s3_endpoint_url: str = "http://127.0.0.1:8333"
+    mlflow_tracking_uri: str = "http://127.0.0.1:5000"
+    random_seed: int = 42
+    test_size: float = 0.2
+    min_accuracy: float = 0.8
+    promotion_metric: str = "f1_macro"
+    promotion_margin: float = 0.002
+    max_quarantine_share: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not _TITLE_PATTERN.match(self.game_title):
+            raise ConfigurationError(
+                f"GAME_TITLE {self.game_title!r} must be 3-42 lowercase letters, digits or dashes"
+            )
+        if len(self.s3_bucket) < 3:
+            raise ConfigurationError(f"S3_BUCKET {self.s3_bucket!r} must have at least 3 characters")
+        if not 0.0 < self.test_size < 1.0:
+            raise ConfigurationError(f"TEST_SIZE must be between 0 and 1, got {self.test_size}")
+        if not 0.0 <= self.min_accuracy <= 1.0:
+            raise ConfigurationError(f"MIN_ACCURACY must be between 0 and 1, got {self.min_accuracy}")
+        if self.promotion_metric not in ("accuracy", "f1_macro"):
+            raise ConfigurationError(
+                f"PROMOTION_METRIC must be 'accuracy' or 'f1_macro', got {self.promotion_metric!r}"
+            )
+        if not 0.0 <= self.max_quarantine_share <= 1.0:
+            raise ConfigurationError(
+                f"MAX_QUARANTINE_SHARE must be between 0 and 1, got {self.max_quarantine_share}"
+            )
+
+    @property
+    def model_name(self) -> str:
+        """Registered model name in MLflow."""
+        return f"{self.game_title}-engagement"
+
+    @property
+    def experiment_name(self) -> str:
+        """MLflow experiment name."""
+        return f"{self.game_title}-engagement"
+
+    @property
+    def s3_prefix(self) -> str:
+        """Key prefix of every object this title owns."""
+        return self.game_title
+
+    @property
+    def raw_uri(self) -> str:
+        """Default location of the raw player CSV."""
+        return f"s3://{self.s3_bucket}/{self.s3_prefix}/raw/players.csv"
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """Return a copy with the given fields replaced (e.g. Mage runtime variables).
+
+        Unknown keys are ignored, so a Mage block can pass all of its ``kwargs``.
+
+        Args:
+            overrides: Field names to values; ``None`` values are ignored.
+
+        Returns:
+            A new, validated Settings object.
+        """
+        known = {f.name: f for f in dataclasses.fields(self)}
+        changes = {
+            name: _coerce(known[name].type, value, name)
+            for name, value in overrides.items()
+            if name in known and value is not None
+        }
+        return dataclasses.replace(self, **changes)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read the settings from the environment, then apply explicit overrides.
+
+    Args:
+        overrides: Optional field values that win over the environment (e.g. Mage ``kwargs``).
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigurationError: A value is malformed or out of range.
+    """
+    from_env = {name: os.environ[env] for name, env in _ENV_NAMES.items() if os.environ.get(env)}
+    return Settings().with_overrides(from_env).with_overrides(overrides or {})
+
+
+def _coerce(type_name: Any, value: Any, name: str) -> Any:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{_ENV_NAMES.get(name, name)} must be a {kind}, got {value!r}") from None
+    return str(value)

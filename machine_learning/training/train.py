@@ -1,0 +1,212 @@
+"""Training runs: stratified split, fit, held-out evaluation, MLflow tracking and the quality gate."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from sklearn.model_selection import train_test_split
+
+from machine_learning.data.prepare import fingerprint_frame
+from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN
+from machine_learning.settings import Settings
+from machine_learning.storage import ObjectStore
+from machine_learning.training.evaluate import (
+    compute_feature_importance,
+    evaluate_predictions,
+    plot_confusion_matrix,
+    plot_feature_importance,
+)
+from machine_learning.training.model import build_pipeline
+
+PREDICTION_COLUMN = "prediction"
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """A stratified train/test split of labelled players."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What one training run produced (JSON-serialisable through ``to_dict``)."""
+
+    run_id: str
+    model_uri: str
+    metrics: dict[str, float]
+    passed_gate: bool
+    gate_reason: str
+    holdout_uri: str
+    reference_uri: str
+    data_fingerprint: str
+    code_version: str
+    seed: int
+    train_rows: int
+    test_rows: int
+    fit_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (Mage block output)."""
+        return asdict(self)
+
+
+def split_players(frame: pd.DataFrame, test_size: float, seed: int) -> DataSplit:
+    """Split labelled players into train and test, stratified by label.
+
+    Args:
+        frame: Processed players with the label column.
+        test_size: Share of rows held out.
+        seed: Seed of the split, recorded with the run.
+
+    Returns:
+        The split.
+    """
+    train, test = train_test_split(frame, test_size=test_size, stratify=frame[LABEL_COLUMN], random_state=seed)
+    return DataSplit(train=train.reset_index(drop=True), test=test.reset_index(drop=True), seed=seed)
+
+
+def train_candidate(
+    frame: pd.DataFrame,
+    store: ObjectStore,
+    settings: Settings,
+    params: Mapping[str, Any] | None = None,
+) -> TrainingResult:
+    """Train, evaluate and log one model; save its held-out and reference data when it passes the gate.
+
+    Args:
+        frame: Processed, labelled players.
+        store: Where held-out and reference data are written.
+        settings: Seed, test size, quality gate, MLflow location and title.
+        params: Optional pipeline parameter overrides (``set_params`` form).
+
+    Returns:
+        The run's outcome; ``passed_gate`` says whether the model may be registered.
+    """
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment(settings.experiment_name)
+    split = split_players(frame, settings.test_size, settings.random_seed)
+    x_train, y_train = split.train[list(FEATURE_COLUMNS)], split.train[LABEL_COLUMN]
+    x_test, y_test = split.test[list(FEATURE_COLUMNS)], split.test[LABEL_COLUMN]
+    model = build_pipeline(settings.random_seed, params)
+    fingerprint, version = fingerprint_frame(frame), code_version()
+    mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
+    try:
+        with mlflow.start_run(run_name=f"{settings.game_title}-train") as run:
+            mlflow.set_tags({"data_fingerprint": fingerprint, "code_version": version, "game_title": settings.game_title})
+            mlflow.log_params({"split_seed": split.seed, "test_size": settings.test_size, "train_rows": len(split.train)})
+            started = time.perf_counter()
+            model.fit(x_train, y_train)
+            fit_seconds = time.perf_counter() - started
+            evaluation = evaluate_predictions(y_test, model.predict(x_test))
+            mlflow.log_metrics({f"test_{name}": value for name, value in evaluation.metrics.items()})
+            mlflow.log_metric("fit_seconds", fit_seconds)
+            importance = compute_feature_importance(model, x_test, y_test, settings.random_seed)
+            _log_figures(evaluation, importance)
+            passed, reason = check_quality_gate(evaluation.metrics["accuracy"], settings.min_accuracy)
+            mlflow.set_tag("quality_gate", "passed" if passed else "failed")
+            model_uri = holdout_uri = reference_uri = ""
+            if passed:
+                model_uri = _log_model(model, x_train)
+                holdout_uri, reference_uri = save_reference_data(model, split, store, settings, run.info.run_id)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    return TrainingResult(
+        run_id=run.info.run_id,
+        model_uri=model_uri,
+        metrics=evaluation.metrics,
+        passed_gate=passed,
+        gate_reason=reason,
+        holdout_uri=holdout_uri,
+        reference_uri=reference_uri,
+        data_fingerprint=fingerprint,
+        code_version=version,
+        seed=split.seed,
+        train_rows=len(split.train),
+        test_rows=len(split.test),
+        fit_seconds=round(fit_seconds, 3),
+    )
+
+
+def check_quality_gate(accuracy: float, min_accuracy: float) -> tuple[bool, str]:
+    """Decide whether a model is good enough to register.
+
+    Args:
+        accuracy: Held-out accuracy.
+        min_accuracy: The gate (``MIN_ACCURACY``).
+
+    Returns:
+        Whether it passed, and why.
+    """
+    if accuracy >= min_accuracy:
+        return True, f"held-out accuracy {accuracy:.4f} >= minimum {min_accuracy:.4f}"
+    return False, f"held-out accuracy {accuracy:.4f} is below the minimum {min_accuracy:.4f} (MIN_ACCURACY)"
+
+
+def save_reference_data(
+    model: Any, split: DataSplit, store: ObjectStore, settings: Settings, run_id: str
+) -> tuple[str, str]:
+    """Save the held-out set (for model selection) and the reference data (for monitoring).
+
+    Args:
+        model: The fitted pipeline.
+        split: The split it was trained on.
+        store: Where to write.
+        settings: Title prefix.
+        run_id: MLflow run id, which names the folder.
+
+    Returns:
+        The URIs of the held-out and the reference Parquet objects.
+    """
+    base = f"{settings.s3_prefix}/reference/{run_id}"
+    reference = pd.concat([split.train.assign(split="train"), split.test.assign(split="test")], ignore_index=True)
+    reference[PREDICTION_COLUMN] = model.predict(reference[list(FEATURE_COLUMNS)])
+    holdout_uri = store.write_parquet(f"{base}/holdout.parquet", split.test[[ID_COLUMN, *FEATURE_COLUMNS, LABEL_COLUMN]])
+    reference_uri = store.write_parquet(f"{base}/reference.parquet", reference)
+    return holdout_uri, reference_uri
+
+
+def code_version() -> str:
+    """The code's version: ``CODE_VERSION`` if set, else the git commit of the checkout, else ``unknown``."""
+    if os.environ.get("CODE_VERSION"):
+        return os.environ["CODE_VERSION"]
+    try:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit or "unknown"
+
+
+def _log_model(model: Any, x_train: pd.DataFrame) -> str:
+    sample = x_train.head(50)
+    signature = infer_signature(sample, model.predict(sample))
+    info = mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=sample.head(3))
+    return str(info.model_uri)
+
+
+def _log_figures(evaluation: Any, importance: pd.Series) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "confusion_matrix.png").write_bytes(plot_confusion_matrix(evaluation))
+        Path(folder, "feature_importance.png").write_bytes(plot_feature_importance(importance))
+        mlflow.log_artifacts(folder, artifact_path="evaluation")
+        mlflow.log_dict({"labels": ["High", "Medium", "Low"], "matrix": evaluation.confusion}, "evaluation/confusion_matrix.json")
+        mlflow.log_dict(importance.round(5).to_dict(), "evaluation/feature_importance.json")
