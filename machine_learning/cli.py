@@ -79,13 +79,22 @@ def _train(args: argparse.Namespace, settings: Settings) -> None:
     if args.input:
         _prepare(args, settings)
     services = connect(settings)
-    frame, _ = _step("load processed data", lambda: load_prepared_players(services.store, settings))
+    frame = _step("load processed data", lambda: load_prepared_players(services.store, settings))
     params = json.loads(args.params) if args.params else None
     result = _step("train and evaluate", lambda: train_candidate(frame, services.store, settings, params))
     metrics = result.metrics
     print(f"run {result.run_id}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['f1_macro']:.4f}, fit {result.fit_seconds:.1f}s")
     version = _step("register candidate", lambda: register_candidate(services.mlflow, settings, result))
     print(f"registered {version.name} v{version.version} as 'candidate'")
+
+
+def _upload(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.data.prepare import load_raw_players
+    from machine_learning.services import connect, upload_raw
+
+    services = connect(settings)
+    load_raw_players(args.input, services.store)  # refuse to upload a file that is not player data
+    print(upload_raw(args.input, services.store, settings))
 
 
 def _promote(args: argparse.Namespace, settings: Settings) -> None:
@@ -150,6 +159,9 @@ def _build_parser() -> argparse.ArgumentParser:
     prepare = commands.add_parser("prepare", help="validate raw data and publish the processed datasets")
     prepare.add_argument("--input", help="local CSV (uploaded to S3 first) or s3:// URI; default: the title's raw CSV")
     prepare.set_defaults(command=_prepare)
+    upload = commands.add_parser("upload", help="check a raw CSV and copy it to the title's raw/ folder in S3")
+    upload.add_argument("--input", required=True, help="local CSV (optionally .gz)")
+    upload.set_defaults(command=_upload)
     train = commands.add_parser("train", help="prepare (if --input), train, evaluate and register a candidate")
     train.add_argument("--input", help="local CSV or s3:// URI in the raw schema; default: latest processed data")
     train.add_argument("--params", help='pipeline parameter overrides as JSON, e.g. \'{"classifier__max_iter": 50}\'')

@@ -123,3 +123,13 @@ def _record_decision(client: Any, settings: Settings, result: SelectionResult) -
     for name, value in tags.items():
         client.set_model_version_tag(settings.model_name, result.candidate_version, name, value)
     client.update_model_version(settings.model_name, result.candidate_version, description=result.describe())
+
+
+def run_model_selection(settings: Settings) -> dict[str, Any]:
+    """Model selection as one call for the Mage block: connect, decide, print the decision, return it."""
+    from machine_learning.services import connect
+
+    services = connect(settings)
+    result = select_model(services.mlflow, services.store, settings)
+    print(result.describe())  # noqa: T201 - the decision must be visible in the Mage run log
+    return result.to_dict()

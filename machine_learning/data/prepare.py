@@ -133,7 +133,7 @@ def check_quarantine_share(result: ValidationResult, limit: float, source: str) 
 REASON_EXAMPLE_COLUMNS = [ID_COLUMN, "quarantine_reason"]
 
 
-def load_prepared_players(store: ObjectStore, settings: Settings) -> tuple[pd.DataFrame, PreparedData]:
+def load_prepared_players(store: ObjectStore, settings: Settings) -> pd.DataFrame:
     """Read the latest processed (valid, typed, labelled) player table.
 
     Args:
@@ -141,7 +141,7 @@ def load_prepared_players(store: ObjectStore, settings: Settings) -> tuple[pd.Da
         settings: Title prefix.
 
     Returns:
-        The processed rows and the manifest describing them.
+        The processed rows of the run the manifest points at.
 
     Raises:
         NotFoundError: No preparation run has been published for this title yet.
@@ -156,7 +156,7 @@ def load_prepared_players(store: ObjectStore, settings: Settings) -> tuple[pd.Da
     frame = store.read_parquet(key)
     if LABEL_COLUMN not in frame.columns:
         raise InvalidInputError(f"{manifest.players_uri} has no {LABEL_COLUMN} column")
-    return frame, manifest
+    return frame
 
 
 def fingerprint_frame(frame: pd.DataFrame) -> str:

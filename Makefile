@@ -1,0 +1,76 @@
+# Player-engagement MLOps — one entry point. `make` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+LOCAL := .local
+APP := $(LOCAL)/venv-app
+SERVICES := $(LOCAL)/venv-services
+APP_STAMP := $(APP)/.installed
+SERVICES_STAMP := $(SERVICES)/.installed
+STACK_ENV := $(LOCAL)/stack/stack.env
+RUN := set -a && . $(STACK_ENV) && set +a &&
+
+.PHONY: help setup up down status demo test test-unit lint format bench-train lock clean distclean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: $(APP_STAMP) $(SERVICES_STAMP) ## create both venvs from the lock files (idempotent)
+
+$(APP_STAMP): requirements/app.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required (set PYTHON=...)")'
+	@test -x $(APP)/bin/python || $(PYTHON) -m venv $(APP)
+	@echo "installing the app venv ($(APP)); the first time takes 2-3 minutes ..."
+	@$(APP)/bin/python -m pip install -q --upgrade "pip>=24"
+	@$(APP)/bin/python -m pip install -q -r requirements/app.lock
+	@$(APP)/bin/python -m pip install -q --no-deps -e .
+	@$(APP)/bin/python -m pip check
+	@touch $@
+
+$(SERVICES_STAMP): requirements/services.lock
+	@test -x $(SERVICES)/bin/python || $(PYTHON) -m venv $(SERVICES)
+	@echo "installing the services venv ($(SERVICES)) ..."
+	@$(SERVICES)/bin/python -m pip install -q --upgrade "pip>=24"
+	@$(SERVICES)/bin/python -m pip install -q -r requirements/services.lock
+	@touch $@
+
+up: setup ## start S3 (8333), MLflow (5000) and Mage (6789) on 127.0.0.1
+	@$(PYTHON) scripts/stack.py up
+
+down: ## stop every local server (by process group)
+	@$(PYTHON) scripts/stack.py down
+
+status: ## show which servers run, and the models in MLflow
+	@$(PYTHON) scripts/stack.py status
+	@$(RUN) $(APP)/bin/mlops status || true
+
+demo: up ## the first half of the lifecycle on the shipped data, through Mage
+	@$(RUN) bash scripts/demo.sh
+
+test: setup ## unit, integration (live local servers) and end-to-end (mage run) tests
+	@$(APP)/bin/python -m pytest tests -q
+
+test-unit: setup ## unit tests only (no servers)
+	@$(APP)/bin/python -m pytest tests/unit -q
+
+lint: setup ## ruff (lint + format check) and mypy
+	@$(APP)/bin/ruff check .
+	@$(APP)/bin/ruff format --check .
+	@$(APP)/bin/mypy
+
+format: setup ## apply ruff's fixes and formatting
+	@$(APP)/bin/ruff check --fix .
+	@$(APP)/bin/ruff format .
+
+bench-train: setup ## print held-out accuracy, macro-F1 and fit time on the full dataset
+	@$(APP)/bin/python bench/bench_train.py
+
+lock: ## re-resolve requirements/*.in into fresh lock files (needs the registries)
+	@bash scripts/lock.sh
+
+clean: down ## stop servers and delete local stack data (keeps the venvs)
+	rm -rf $(LOCAL)/stack
+
+distclean: clean ## also delete the venvs
+	rm -rf $(LOCAL)
