@@ -22,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The process exit code: 0 on success, 1 on a reported error, 2 on bad usage.
+
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -56,10 +57,11 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.data.prepare import load_raw_players, prepare_players
     from machine_learning.services import connect, upload_raw
 
-    services = connect(settings)
     given = args.input or settings.raw_uri
-    # Parse before uploading: a file that is not valid player data must leave nothing behind in S3.
-    raw = _step(f"read {given}", lambda: load_raw_players(given, services.store))
+    # Parse a local file before creating any client: a file that is not player data fails fast, offline,
+    # and leaves nothing behind in S3.
+    raw = _step(f"read {given}", lambda: load_raw_players(given, None if _is_local(given) else connect(settings).store))
+    services = connect(settings)
     source = _step("upload raw data", lambda: upload_raw(given, services.store, settings))
     prepared = _step("validate and publish", lambda: prepare_players(raw, services.store, settings, source))
     print(
@@ -82,8 +84,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> None:
     frame = _step("load processed data", lambda: load_prepared_players(services.store, settings))
     params = json.loads(args.params) if args.params else None
     result = _step("train and evaluate", lambda: train_candidate(frame, services.store, settings, params))
-    metrics = result.metrics
-    print(f"run {result.run_id}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['f1_macro']:.4f}, fit {result.fit_seconds:.1f}s")
+    accuracy, f1 = result.metrics["accuracy"], result.metrics["f1_macro"]
+    print(f"run {result.run_id}: accuracy {accuracy:.4f}, macro-F1 {f1:.4f}, fit {result.fit_seconds:.1f}s")
     version = _step("register candidate", lambda: register_candidate(services.mlflow, settings, result))
     print(f"registered {version.name} v{version.version} as 'candidate'")
 
@@ -92,9 +94,8 @@ def _upload(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.data.prepare import load_raw_players
     from machine_learning.services import connect, upload_raw
 
-    services = connect(settings)
-    load_raw_players(args.input, services.store)  # refuse to upload a file that is not player data
-    print(upload_raw(args.input, services.store, settings))
+    load_raw_players(args.input, None)  # refuse to upload a file that is not player data
+    print(upload_raw(args.input, connect(settings).store, settings))
 
 
 def _promote(args: argparse.Namespace, settings: Settings) -> None:
@@ -143,6 +144,10 @@ def _init_storage(args: argparse.Namespace, settings: Settings) -> None:
     print(f"bucket s3://{settings.s3_bucket} ready at {settings.s3_endpoint_url}")
 
 
+def _is_local(source: str) -> bool:
+    return not source.startswith("s3://")
+
+
 def _step(label: str, action: Callable[[], Any]) -> Any:
     """Run one step with progress output, so long steps are never silent."""
     print(f"-> {label} ...", flush=True)
@@ -164,7 +169,7 @@ def _build_parser() -> argparse.ArgumentParser:
     upload.set_defaults(command=_upload)
     train = commands.add_parser("train", help="prepare (if --input), train, evaluate and register a candidate")
     train.add_argument("--input", help="local CSV or s3:// URI in the raw schema; default: latest processed data")
-    train.add_argument("--params", help='pipeline parameter overrides as JSON, e.g. \'{"classifier__max_iter": 50}\'')
+    train.add_argument("--params", help="pipeline parameter overrides as JSON, e.g. '{\"classifier__max_iter\": 50}'")
     train.set_defaults(command=_train)
     commands.add_parser("promote", help="promote the candidate if it beats production").set_defaults(command=_promote)
     commands.add_parser("rollback", help="put the previous version back into production").set_defaults(

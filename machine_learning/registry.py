@@ -7,7 +7,7 @@ for rollback). Decisions are recorded as tags on the model version they concern.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mlflow.exceptions import MlflowException
@@ -44,9 +44,7 @@ class VersionInfo:
         return asdict(self)
 
 
-def should_promote(
-    candidate_score: float, production_score: float | None, metric: str, margin: float
-) -> Decision:
+def should_promote(candidate_score: float, production_score: float | None, metric: str, margin: float) -> Decision:
     """Decide whether a candidate replaces production, both scored on the same held-out data.
 
     Args:
@@ -57,6 +55,7 @@ def should_promote(
 
     Returns:
         The decision with a human-readable reason.
+
     """
     if production_score is None:
         return Decision(True, f"no model in production yet: first model promoted ({metric} {candidate_score:.4f})")
@@ -80,6 +79,7 @@ def register_candidate(client: Any, settings: Settings, result: TrainingResult) 
 
     Raises:
         QualityGateError: The model failed the quality gate; nothing is registered.
+
     """
     if not result.passed_gate:
         raise QualityGateError(f"model of run {result.run_id} not registered: {result.gate_reason}")
@@ -127,6 +127,7 @@ def apply_promotion(client: Any, settings: Settings, candidate: VersionInfo, pro
         settings: Names the registered model.
         candidate: The version to promote.
         production: The version currently in production, if any.
+
     """
     if production is not None:
         client.set_registered_model_alias(settings.model_name, PREVIOUS, production.version)
@@ -150,6 +151,7 @@ def rollback_production(client: Any, settings: Settings) -> VersionInfo:
 
     Raises:
         NotFoundError: There is no ``previous`` version to roll back to.
+
     """
     previous = get_alias_version(client, settings, PREVIOUS)
     if previous is None:
@@ -158,6 +160,9 @@ def rollback_production(client: Any, settings: Settings) -> VersionInfo:
     client.set_registered_model_alias(settings.model_name, PRODUCTION, previous.version)
     if current is not None:
         client.set_model_version_tag(settings.model_name, current.version, "rolled_back_at", _now())
+        candidate = get_alias_version(client, settings, CANDIDATE)
+        if candidate is not None and candidate.version == current.version:
+            client.delete_registered_model_alias(settings.model_name, CANDIDATE)
     older = previous.tags.get("replaced_version")
     if older:
         client.set_registered_model_alias(settings.model_name, PREVIOUS, older)
@@ -172,4 +177,4 @@ def get_status(client: Any, settings: Settings) -> dict[str, VersionInfo | None]
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -7,6 +7,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from machine_learning.data.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from machine_learning.errors import NotFoundError
@@ -54,7 +55,8 @@ def load_model_version(settings: Settings, version: str) -> Any:
 
 def score_on_holdout(model: Any, holdout: pd.DataFrame, metric: str) -> float:
     """Score a model on labelled held-out rows with the promotion metric."""
-    predictions = model.predict(holdout[list(FEATURE_COLUMNS)])
+    with threadpool_limits(limits=1):  # see training: oversubscribed OpenMP threads are very slow here
+        predictions = model.predict(holdout[list(FEATURE_COLUMNS)])
     return evaluate_predictions(holdout[LABEL_COLUMN], predictions).metrics[metric]
 
 
@@ -74,6 +76,7 @@ def select_model(client: Any, store: ObjectStore, settings: Settings) -> Selecti
 
     Raises:
         NotFoundError: There is no candidate, or its held-out data is missing.
+
     """
     candidate = get_alias_version(client, settings, CANDIDATE)
     if candidate is None:
@@ -131,5 +134,5 @@ def run_model_selection(settings: Settings) -> dict[str, Any]:
 
     services = connect(settings)
     result = select_model(services.mlflow, services.store, settings)
-    print(result.describe())  # noqa: T201 - the decision must be visible in the Mage run log
+    print(result.describe())
     return result.to_dict()

@@ -35,6 +35,7 @@ def upload_raw(source: str, store: ObjectStore, settings: Settings) -> str:
 
     Returns:
         The S3 URI the pipelines read from.
+
     """
     if source.startswith("s3://"):
         return source

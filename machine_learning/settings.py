@@ -44,6 +44,7 @@ class Settings:
         promotion_metric: Held-out metric compared by model selection (``accuracy`` or ``f1_macro``).
         promotion_margin: A candidate must beat production by more than this to be promoted.
         max_quarantine_share: A batch with a larger share of invalid rows is rejected as a whole.
+
     """
 
     game_title: str = "demo-game"
@@ -59,23 +60,23 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):
-            raise ConfigurationError(
-                f"GAME_TITLE {self.game_title!r} must be 3-42 lowercase letters, digits or dashes"
-            )
+            raise ConfigurationError(f"GAME_TITLE {self.game_title!r} must be 3-42 lowercase letters, digits or dashes")
         if len(self.s3_bucket) < 3:
             raise ConfigurationError(f"S3_BUCKET {self.s3_bucket!r} must have at least 3 characters")
         if not 0.0 < self.test_size < 1.0:
             raise ConfigurationError(f"TEST_SIZE must be between 0 and 1, got {self.test_size}")
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise ConfigurationError(f"MIN_ACCURACY must be between 0 and 1, got {self.min_accuracy}")
+        if not 0.0 <= self.promotion_margin < 1.0:  # also rejects NaN
+            raise ConfigurationError(f"PROMOTION_MARGIN must be in [0, 1), got {self.promotion_margin}")
+        if self.random_seed < 0:
+            raise ConfigurationError(f"RANDOM_SEED must be >= 0, got {self.random_seed}")
         if self.promotion_metric not in ("accuracy", "f1_macro"):
             raise ConfigurationError(
                 f"PROMOTION_METRIC must be 'accuracy' or 'f1_macro', got {self.promotion_metric!r}"
             )
         if not 0.0 <= self.max_quarantine_share <= 1.0:
-            raise ConfigurationError(
-                f"MAX_QUARANTINE_SHARE must be between 0 and 1, got {self.max_quarantine_share}"
-            )
+            raise ConfigurationError(f"MAX_QUARANTINE_SHARE must be between 0 and 1, got {self.max_quarantine_share}")
 
     @property
     def model_name(self) -> str:
@@ -107,6 +108,7 @@ class Settings:
 
         Returns:
             A new, validated Settings object.
+
         """
         known = {f.name: f for f in dataclasses.fields(self)}
         changes = {
@@ -128,8 +130,14 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
 
     Raises:
         ConfigurationError: A value is malformed or out of range.
+
     """
-    from_env = {name: os.environ[env] for name, env in _ENV_NAMES.items() if os.environ.get(env)}
+    # An empty AWS_ENDPOINT_URL is meaningful (AWS itself); other empty variables mean "use the default".
+    from_env = {
+        name: os.environ[env]
+        for name, env in _ENV_NAMES.items()
+        if os.environ.get(env) or (name == "s3_endpoint_url" and env in os.environ)
+    }
     return Settings().with_overrides(from_env).with_overrides(overrides or {})
 
 

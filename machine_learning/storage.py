@@ -28,6 +28,7 @@ def make_s3_client(settings: Settings) -> Any:
 
     Returns:
         A boto3 S3 client.
+
     """
     return boto3.client(
         "s3",
@@ -48,6 +49,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
     Raises:
         InvalidInputError: The URI is not of the form ``s3://bucket/key``.
+
     """
     if not uri.startswith("s3://") or "/" not in uri[5:]:
         raise InvalidInputError(f"not an S3 URI of the form s3://bucket/key: {uri!r}")
@@ -73,6 +75,7 @@ class ObjectStore:
 
         Raises:
             NotFoundError: The object does not exist.
+
         """
         try:
             body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -131,6 +134,7 @@ def make_store(settings: Settings, client: Any | None = None) -> ObjectStore:
 
     Returns:
         The object store.
+
     """
     return ObjectStore(client=client or make_s3_client(settings), bucket=settings.s3_bucket)
 
@@ -162,6 +166,7 @@ def read_source_bytes(source: str, store: ObjectStore | None) -> bytes:
 
     Raises:
         NotFoundError: The file or object does not exist.
+
     """
     if source.startswith("s3://"):
         if store is None:

@@ -97,7 +97,15 @@ def build_components(state: Path, env: dict[str, str]) -> dict[str, Component]:
         "--workers", "2", "--backend-store-uri", f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
         "--artifacts-destination", f"s3://{env['S3_BUCKET']}/mlflow",
     ]  # fmt: skip
-    mage_argv = [str(app_bin / "mage"), "start", str(ROOT / "mage_project"), "--host", "127.0.0.1", "--port", str(mage_port)]
+    mage_argv = [
+        str(app_bin / "mage"),
+        "start",
+        str(ROOT / "mage_project"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(mage_port),
+    ]
     return {
         "s3": Component("s3", s3_port, s3_argv, f"http://127.0.0.1:{s3_port}/", f"http://127.0.0.1:{s3_port}"),
         "mlflow": Component(
@@ -173,7 +181,7 @@ def start(component: Component, state: Path, env: dict[str, str]) -> None:
     (state / "mlflow").mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{component.name}.log"
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - argv is built from our own paths
+        process = subprocess.Popen(
             component.argv,
             cwd=state,
             stdin=subprocess.DEVNULL,
@@ -192,7 +200,9 @@ def wait_healthy(component: Component, process: subprocess.Popen[bytes], log_pat
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace").splitlines()[-15:]
-            raise SystemExit(f"error: {component.name} exited with code {process.returncode}; log {log_path}:\n" + "\n".join(tail))
+            raise SystemExit(
+                f"error: {component.name} exited with code {process.returncode}; log {log_path}:\n" + "\n".join(tail)
+            )
         if is_healthy(component.health_url):
             return
         time.sleep(0.5)
@@ -207,7 +217,7 @@ def create_bucket(env: dict[str, str]) -> None:
     )
     python = LOCAL / "venv-services" / "bin" / "python"
     for _ in range(20):
-        if subprocess.run([str(python), "-c", code], env={**os.environ, **env}, capture_output=True).returncode == 0:  # noqa: S603
+        if subprocess.run([str(python), "-c", code], env={**os.environ, **env}, capture_output=True).returncode == 0:
             return
         time.sleep(0.5)
     raise SystemExit(f"error: could not create bucket {env['S3_BUCKET']} at {env['AWS_ENDPOINT_URL']}")

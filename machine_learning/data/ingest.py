@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import warnings
+import zlib
 
 import pandas as pd
 
@@ -28,14 +30,26 @@ def parse_raw_players(data: bytes, name: str, require_label: bool = True) -> pd.
 
     Raises:
         InvalidInputError: The file is empty, not a text CSV, or misses required columns.
+
     """
     text = _decode(data, name)
     if not text.strip():
         raise InvalidInputError(f"{name} is empty")
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        with warnings.catch_warnings():
+            # pandas only warns when a row has more fields than the header, then drops them: refuse instead.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            # index_col=False: rows ending in a comma must not shift every value one column left.
+            frame = pd.read_csv(
+                io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False
+            )
+    except pd.errors.ParserWarning:
+        raise InvalidInputError(
+            f"{name} is not a readable CSV file: some rows have more fields than the header"
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
-        raise InvalidInputError(f"{name} is not a readable CSV file: {error}") from None
+        detail = " ".join(str(error).split())
+        raise InvalidInputError(f"{name} is not a readable CSV file: {detail}") from None
     frame.columns = [str(column).strip() for column in frame.columns]
     missing = [column for column in required_columns(require_label) if column not in frame.columns]
     if missing:
@@ -52,7 +66,7 @@ def _decode(data: bytes, name: str) -> str:
     if data.startswith(_GZIP_MAGIC):
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise InvalidInputError(f"{name} is a damaged gzip file: {error}") from None
     if b"\x00" in data[:4096]:
         raise InvalidInputError(f"{name} is not a CSV file (it contains binary data)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -48,12 +48,12 @@ def manifest_key(settings: Settings) -> str:
     return f"{settings.s3_prefix}/processed/latest.json"
 
 
-def load_raw_players(source: str, store: ObjectStore) -> pd.DataFrame:
+def load_raw_players(source: str, store: ObjectStore | None) -> pd.DataFrame:
     """Read and parse a raw labelled player CSV from a local path or an S3 URI.
 
     Args:
         source: Local path or ``s3://`` URI of a CSV (optionally gzip-compressed).
-        store: Object store whose client reads S3 URIs.
+        store: Object store whose client reads S3 URIs (not needed for local files).
 
     Returns:
         The raw rows as text columns.
@@ -61,6 +61,7 @@ def load_raw_players(source: str, store: ObjectStore) -> pd.DataFrame:
     Raises:
         InvalidInputError: The file is empty, not a CSV, or misses columns.
         NotFoundError: The file does not exist.
+
     """
     return parse_raw_players(read_source_bytes(source, store), source, require_label=True)
 
@@ -79,10 +80,11 @@ def prepare_players(raw: pd.DataFrame, store: ObjectStore, settings: Settings, s
 
     Raises:
         InvalidInputError: More rows are invalid than ``max_quarantine_share`` allows; nothing is written.
+
     """
     result = validate_players(raw)
     check_quarantine_share(result, settings.max_quarantine_share, source)
-    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     base = f"{settings.s3_prefix}/processed/runs/{run_id}"
     # Serialise everything before the first write, so a bad frame cannot leave a half-published run.
     payloads = {
@@ -102,7 +104,7 @@ def prepare_players(raw: pd.DataFrame, store: ObjectStore, settings: Settings, s
         players_uri=uris["players"],
         features_uri=uris["features"],
         quarantine_uri=uris["quarantine"],
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     store.write_json(manifest_key(settings), prepared.to_dict())
     return prepared
@@ -118,6 +120,7 @@ def check_quarantine_share(result: ValidationResult, limit: float, source: str) 
 
     Raises:
         InvalidInputError: The share is above the limit.
+
     """
     if result.quarantine_share <= limit:
         return
@@ -145,6 +148,7 @@ def load_prepared_players(store: ObjectStore, settings: Settings) -> pd.DataFram
 
     Raises:
         NotFoundError: No preparation run has been published for this title yet.
+
     """
     try:
         manifest = PreparedData(**store.read_json(manifest_key(settings)))
@@ -160,6 +164,6 @@ def load_prepared_players(store: ObjectStore, settings: Settings) -> pd.DataFram
 
 
 def fingerprint_frame(frame: pd.DataFrame) -> str:
-    """A stable content hash of a table (row order and values), recorded with every model trained on it."""
+    """Return a stable content hash of a table (row order and values), recorded with every model trained on it."""
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
     return hashlib.sha256(hashed + ",".join(frame.columns).encode()).hexdigest()[:16]

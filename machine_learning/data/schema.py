@@ -71,5 +71,6 @@ def required_columns(require_label: bool) -> tuple[str, ...]:
 
     Returns:
         The required column names, in the canonical order.
+
     """
     return (ID_COLUMN, *FEATURE_COLUMNS, *((LABEL_COLUMN,) if require_label else ()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,10 +28,12 @@ class ValidationResult:
     Attributes:
         clean: Valid rows with proper dtypes, in input order.
         quarantine: Invalid rows as they arrived (text), with a ``quarantine_reason`` column.
+
     """
 
     clean: pd.DataFrame
     quarantine: pd.DataFrame
+    reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def input_rows(self) -> int:
@@ -44,11 +46,8 @@ class ValidationResult:
         return len(self.quarantine) / self.input_rows if self.input_rows else 0.0
 
     def reason_counts(self) -> dict[str, int]:
-        """Count quarantined rows per reason (a row with several reasons counts in each)."""
-        counts: Counter[str] = Counter()
-        for reasons in self.quarantine[REASON_COLUMN]:
-            counts.update(_reason_kind(reason) for reason in reasons.split("; "))
-        return dict(counts.most_common())
+        """Count quarantined rows per reason (a row with several reasons counts in each), most common first."""
+        return dict(Counter(self.reasons).most_common())
 
 
 def validate_players(raw: pd.DataFrame) -> ValidationResult:
@@ -62,6 +61,7 @@ def validate_players(raw: pd.DataFrame) -> ValidationResult:
 
     Returns:
         The typed valid rows and the quarantined rows with their reasons.
+
     """
     reasons = pd.DataFrame(index=raw.index)
     typed: dict[str, pd.Series] = {}
@@ -79,7 +79,10 @@ def validate_players(raw: pd.DataFrame) -> ValidationResult:
     for spec in (NumericColumn(ID_COLUMN, 0, 0), *NUMERIC_COLUMNS):
         clean[spec.name] = clean[spec.name].astype("int64" if spec.integer else "float64")
     quarantine = raw[bad].assign(**{REASON_COLUMN: joined[bad]})
-    return ValidationResult(clean=clean.reset_index(drop=True), quarantine=quarantine.reset_index(drop=True))
+    kinds: Counter[str] = Counter(_reason_kind(reason) for column in reasons for reason in reasons[column] if reason)
+    return ValidationResult(
+        clean=clean.reset_index(drop=True), quarantine=quarantine.reset_index(drop=True), reasons=dict(kinds)
+    )
 
 
 def _check_numeric(values: pd.Series, spec: NumericColumn) -> tuple[pd.Series, pd.Series]:

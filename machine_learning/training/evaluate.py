@@ -22,6 +22,7 @@ class Evaluation:
         metrics: ``accuracy``, macro ``precision`` / ``recall`` / ``f1_macro`` and per class
             ``precision_<label>``, ``recall_<label>``, ``f1_<label>``.
         confusion: Confusion matrix with rows = true label, columns = predicted label, in ``LABELS`` order.
+
     """
 
     metrics: dict[str, float]
@@ -37,6 +38,7 @@ def evaluate_predictions(y_true: pd.Series, y_pred: np.ndarray | pd.Series) -> E
 
     Returns:
         The metrics and confusion matrix.
+
     """
     labels = list(LABELS)
     precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
@@ -68,6 +70,7 @@ def compute_feature_importance(
 
     Returns:
         Mean accuracy drop per column, largest first.
+
     """
     sample = features.sample(n=min(max_rows, len(features)), random_state=random_state)
     result = permutation_importance(

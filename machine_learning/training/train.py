@@ -15,6 +15,7 @@ import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
 from machine_learning.data.prepare import fingerprint_frame
 from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN
@@ -73,6 +74,7 @@ def split_players(frame: pd.DataFrame, test_size: float, seed: int) -> DataSplit
 
     Returns:
         The split.
+
     """
     train, test = train_test_split(frame, test_size=test_size, stratify=frame[LABEL_COLUMN], random_state=seed)
     return DataSplit(train=train.reset_index(drop=True), test=test.reset_index(drop=True), seed=seed)
@@ -94,6 +96,7 @@ def train_candidate(
 
     Returns:
         The run's outcome; ``passed_gate`` says whether the model may be registered.
+
     """
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(settings.experiment_name)
@@ -103,10 +106,16 @@ def train_candidate(
     model = build_pipeline(settings.random_seed, params)
     fingerprint, version = fingerprint_frame(frame), code_version()
     mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
+    # One OpenMP thread: the model fits in about a second, and on a busy machine (Mage, servers, other jobs)
+    # oversubscribed threads made the same fit take minutes.
     try:
-        with mlflow.start_run(run_name=f"{settings.game_title}-train") as run:
-            mlflow.set_tags({"data_fingerprint": fingerprint, "code_version": version, "game_title": settings.game_title})
-            mlflow.log_params({"split_seed": split.seed, "test_size": settings.test_size, "train_rows": len(split.train)})
+        with threadpool_limits(limits=1), mlflow.start_run(run_name=f"{settings.game_title}-train") as run:
+            mlflow.set_tags(
+                {"data_fingerprint": fingerprint, "code_version": version, "game_title": settings.game_title}
+            )
+            mlflow.log_params(
+                {"split_seed": split.seed, "test_size": settings.test_size, "train_rows": len(split.train)}
+            )
             started = time.perf_counter()
             model.fit(x_train, y_train)
             fit_seconds = time.perf_counter() - started
@@ -149,6 +158,7 @@ def check_quality_gate(accuracy: float, min_accuracy: float) -> tuple[bool, str]
 
     Returns:
         Whether it passed, and why.
+
     """
     if accuracy >= min_accuracy:
         return True, f"held-out accuracy {accuracy:.4f} >= minimum {min_accuracy:.4f}"
@@ -169,22 +179,25 @@ def save_reference_data(
 
     Returns:
         The URIs of the held-out and the reference Parquet objects.
+
     """
     base = f"{settings.s3_prefix}/reference/{run_id}"
     reference = pd.concat([split.train.assign(split="train"), split.test.assign(split="test")], ignore_index=True)
     reference[PREDICTION_COLUMN] = model.predict(reference[list(FEATURE_COLUMNS)])
-    holdout_uri = store.write_parquet(f"{base}/holdout.parquet", split.test[[ID_COLUMN, *FEATURE_COLUMNS, LABEL_COLUMN]])
+    holdout_uri = store.write_parquet(
+        f"{base}/holdout.parquet", split.test[[ID_COLUMN, *FEATURE_COLUMNS, LABEL_COLUMN]]
+    )
     reference_uri = store.write_parquet(f"{base}/reference.parquet", reference)
     return holdout_uri, reference_uri
 
 
 def code_version() -> str:
-    """The code's version: ``CODE_VERSION`` if set, else the git commit of the checkout, else ``unknown``."""
+    """Return the code version: ``CODE_VERSION`` if set, else the git commit of the checkout, else ``unknown``."""
     if os.environ.get("CODE_VERSION"):
         return os.environ["CODE_VERSION"]
     try:
         commit = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
+            ["git", "describe", "--always", "--dirty"],  # noqa: S607 - whichever git is on PATH
             cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
@@ -208,5 +221,7 @@ def _log_figures(evaluation: Any, importance: pd.Series) -> None:
         Path(folder, "confusion_matrix.png").write_bytes(plot_confusion_matrix(evaluation))
         Path(folder, "feature_importance.png").write_bytes(plot_feature_importance(importance))
         mlflow.log_artifacts(folder, artifact_path="evaluation")
-        mlflow.log_dict({"labels": ["High", "Medium", "Low"], "matrix": evaluation.confusion}, "evaluation/confusion_matrix.json")
+        mlflow.log_dict(
+            {"labels": ["High", "Medium", "Low"], "matrix": evaluation.confusion}, "evaluation/confusion_matrix.json"
+        )
         mlflow.log_dict(importance.round(5).to_dict(), "evaluation/feature_importance.json")

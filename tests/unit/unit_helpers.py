@@ -1,0 +1,151 @@
+"""Helpers of the unit tier: tiny raw CSVs, a synthetic player table and an in-memory S3 fake.
+
+A plain module (not conftest) so test files can import it by a name no other tier uses.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from botocore.exceptions import ClientError
+
+from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN, LABELS, required_columns
+
+VALID_ROW: dict[str, str] = {
+    "PlayerID": "1",
+    "Age": "25",
+    "Gender": "Male",
+    "Location": "USA",
+    "GameGenre": "Action",
+    "PlayTimeHours": "10.5",
+    "InGamePurchases": "0",
+    "GameDifficulty": "Easy",
+    "SessionsPerWeek": "5",
+    "AvgSessionDurationMinutes": "60",
+    "PlayerLevel": "10",
+    "AchievementsUnlocked": "3",
+    "EngagementLevel": "High",
+}
+
+
+def raw_rows(count: int, **changes: Mapping[int, str]) -> list[dict[str, str]]:
+    """Valid raw rows with unique PlayerIDs; ``changes`` maps a column to {row index: new text}."""
+    rows = [{**VALID_ROW, ID_COLUMN: str(1000 + index), LABEL_COLUMN: LABELS[index % 3]} for index in range(count)]
+    for column, by_row in changes.items():
+        for index, value in by_row.items():
+            rows[index][column] = value
+    return rows
+
+
+def csv_text(rows: Iterable[Mapping[str, str]], columns: Iterable[str] | None = None, newline: str = "\n") -> str:
+    """Render rows as CSV text with the given columns (default: the full raw schema) and line ending."""
+    header = list(columns) if columns is not None else list(required_columns(True))
+    lines = [",".join(header), *(",".join(row.get(column, "") for column in header) for row in rows)]
+    return newline.join(lines) + newline
+
+
+def csv_bytes(rows: Iterable[Mapping[str, str]], *, newline: str = "\n", compress: bool = False, **kwargs) -> bytes:
+    """CSV bytes, optionally gzip-compressed."""
+    data = csv_text(rows, newline=newline, **kwargs).encode()
+    return gzip.compress(data) if compress else data
+
+
+def raw_frame(rows: Iterable[Mapping[str, str]]) -> pd.DataFrame:
+    """Raw rows as the text DataFrame that ingest produces."""
+    return pd.DataFrame(list(rows), columns=list(required_columns(True)), dtype=str)
+
+
+def synthetic_players(count: int = 300, seed: int = 0) -> pd.DataFrame:
+    """A typed, labelled player table whose label follows weekly play minutes (learnable, balanced)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            ID_COLUMN: np.arange(count, dtype="int64"),
+            "Age": rng.integers(15, 50, count),
+            "Gender": rng.choice(["Female", "Male"], count),
+            "Location": rng.choice(["Asia", "Europe", "Other", "USA"], count),
+            "GameGenre": rng.choice(["Action", "RPG", "Simulation", "Sports", "Strategy"], count),
+            "PlayTimeHours": rng.uniform(0, 24, count),
+            "InGamePurchases": rng.integers(0, 2, count),
+            "GameDifficulty": rng.choice(["Easy", "Hard", "Medium"], count),
+            "SessionsPerWeek": rng.integers(0, 20, count),
+            "AvgSessionDurationMinutes": rng.uniform(10, 180, count),
+            "PlayerLevel": rng.integers(1, 100, count),
+            "AchievementsUnlocked": rng.integers(0, 50, count),
+        }
+    )
+    weekly = frame["SessionsPerWeek"] * frame["AvgSessionDurationMinutes"]
+    low, high = np.quantile(weekly, [1 / 3, 2 / 3])
+    frame[LABEL_COLUMN] = np.where(weekly > high, "High", np.where(weekly > low, "Medium", "Low"))
+    assert list(frame.columns) == [ID_COLUMN, *FEATURE_COLUMNS, LABEL_COLUMN]
+    return frame
+
+
+def _client_error(code: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+class FakeS3:
+    """The part of a boto3 S3 client that ObjectStore uses, kept in memory.
+
+    Args:
+        fail_on_put: 1-based number of the ``put_object`` call that raises (a broken connection mid-run).
+        page_size: Keys per ``list_objects_v2`` page, small so pagination is exercised.
+    """
+
+    def __init__(self, fail_on_put: int | None = None, page_size: int = 2) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.put_keys: list[str] = []
+        self.buckets: set[str] = set()
+        self.fail_on_put = fail_on_put
+        self.page_size = page_size
+        self._put_calls = 0
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str = "", **_: object) -> dict:
+        self._put_calls += 1
+        if self.fail_on_put is not None and self._put_calls == self.fail_on_put:
+            raise _client_error("InternalError", "PutObject")
+        self.objects[(Bucket, Key)] = bytes(Body)
+        self.put_keys.append(Key)
+        return {}
+
+    def get_object(self, Bucket: str, Key: str) -> dict:
+        if (Bucket, Key) not in self.objects:
+            raise _client_error("NoSuchKey", "GetObject")
+        return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
+
+    def head_object(self, Bucket: str, Key: str) -> dict:
+        if (Bucket, Key) not in self.objects:
+            raise _client_error("404", "HeadObject")
+        return {"ContentLength": len(self.objects[(Bucket, Key)])}
+
+    def head_bucket(self, Bucket: str) -> dict:
+        if Bucket not in self.buckets:
+            raise _client_error("404", "HeadBucket")
+        return {}
+
+    def create_bucket(self, Bucket: str) -> dict:
+        self.buckets.add(Bucket)
+        return {}
+
+    def get_paginator(self, operation: str) -> _Paginator:
+        assert operation == "list_objects_v2"
+        return _Paginator(self)
+
+
+class _Paginator:
+    def __init__(self, fake: FakeS3) -> None:
+        self.fake = fake
+
+    def paginate(self, Bucket: str, Prefix: str = ""):
+        keys = [key for bucket, key in self.fake.objects if bucket == Bucket and key.startswith(Prefix)]
+        if not keys:
+            yield {"KeyCount": 0}  # S3 omits "Contents" on an empty page
+            return
+        for start in range(0, len(keys), self.fake.page_size):
+            chunk = keys[start : start + self.fake.page_size]
+            yield {"Contents": [{"Key": key} for key in chunk], "KeyCount": len(chunk)}
