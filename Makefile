@@ -24,7 +24,8 @@ $(APP_STAMP): requirements/app.lock pyproject.toml
 	@echo "installing the app venv ($(APP)); the first time takes 2-3 minutes ..."
 	@$(APP)/bin/python -m pip install -q --upgrade "pip>=24"
 	@$(APP)/bin/python -m pip install -q -r requirements/app.lock
-	@$(APP)/bin/python -m pip install -q --no-deps -e .
+	@$(APP)/bin/python -m pip install -q --no-deps -e . > $(LOCAL)/editable-install.log 2>&1 \
+		|| { cat $(LOCAL)/editable-install.log; exit 1; }
 	@$(APP)/bin/python -m pip check
 	@touch $@
 

@@ -137,6 +137,15 @@ def _status(args: argparse.Namespace, settings: Settings) -> None:
             print(f"  {'':<10} decision: {tags.get('selection_decision')} - {tags['selection_reason']}")
 
 
+def _run_pipeline(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.orchestration import MageClient, run_pipeline
+
+    # The server's own GAME_TITLE may differ from the caller's: the run uses the caller's settings.
+    variables = {"game_title": settings.game_title, **(json.loads(args.variables) if args.variables else {})}
+    run = run_pipeline(MageClient(settings), args.pipeline, variables, args.timeout, lambda line: print(f"   {line}"))
+    print(f"{run.pipeline} run {run.run_id} {run.status} in {run.seconds:.0f}s: {run.url}")
+
+
 def _init_storage(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.storage import ensure_bucket, make_store
 
@@ -178,5 +187,10 @@ def _build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="show production, candidate and previous versions")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(command=_status)
+    run = commands.add_parser("run-pipeline", help="run a Mage pipeline through its API trigger and wait for it")
+    run.add_argument("pipeline", help="data_preparation, training or model_selection")
+    run.add_argument("--variables", help="runtime variables as JSON")
+    run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
+    run.set_defaults(command=_run_pipeline)
     commands.add_parser("init-storage", help="create the S3 bucket if missing").set_defaults(command=_init_storage)
     return parser

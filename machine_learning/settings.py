@@ -6,7 +6,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from machine_learning.errors import ConfigurationError
@@ -25,6 +25,9 @@ _ENV_NAMES: dict[str, str] = {
     "promotion_metric": "PROMOTION_METRIC",
     "promotion_margin": "PROMOTION_MARGIN",
     "max_quarantine_share": "MAX_QUARANTINE_SHARE",
+    "mage_url": "MAGE_URL",
+    "mage_email": "DEFAULT_OWNER_EMAIL",
+    "mage_password": "DEFAULT_OWNER_PASSWORD",
 }
 
 
@@ -44,6 +47,9 @@ class Settings:
         promotion_metric: Held-out metric compared by model selection (``accuracy`` or ``f1_macro``).
         promotion_margin: A candidate must beat production by more than this to be promoted.
         max_quarantine_share: A batch with a larger share of invalid rows is rejected as a whole.
+        mage_url: Mage server, for starting pipeline runs through its API.
+        mage_email: Mage user that starts runs (the owner created from ``DEFAULT_OWNER_EMAIL``).
+        mage_password: That user's password; never printed.
 
     """
 
@@ -57,6 +63,9 @@ class Settings:
     promotion_metric: str = "f1_macro"
     promotion_margin: float = 0.002
     max_quarantine_share: float = 0.05
+    mage_url: str = "http://127.0.0.1:6789"
+    mage_email: str = ""
+    mage_password: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):

@@ -1,0 +1,153 @@
+"""Starting Mage pipeline runs through Mage's own API, so they appear in the Mage UI with their logs.
+
+``mage run`` executes a pipeline outside the server and leaves no trace in the UI; an API trigger (declared in
+each pipeline's ``triggers.yaml``) makes the server run it like a scheduled run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from machine_learning.errors import ConfigurationError, MLOpsError, NotFoundError
+from machine_learning.settings import Settings
+
+# Mage's public OAuth client id of its own web app (the same for every install; not a secret).
+MAGE_CLIENT_ID = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"
+FINISHED = ("completed", "failed", "cancelled")
+
+
+class PipelineRunError(MLOpsError):
+    """A pipeline run through Mage did not complete."""
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One finished pipeline run."""
+
+    pipeline: str
+    run_id: int
+    status: str
+    seconds: float
+    url: str
+    failed_blocks: tuple[str, ...] = ()
+
+
+class MageClient:
+    """A logged-in session against the Mage server."""
+
+    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+        if not settings.mage_email or not settings.mage_password:
+            raise ConfigurationError("DEFAULT_OWNER_EMAIL and DEFAULT_OWNER_PASSWORD must be set to use the Mage API")
+        self.base = settings.mage_url.rstrip("/")
+        self.http = session or requests.Session()
+        self.http.headers["X-API-KEY"] = os.environ.get("MAGE_API_KEY", MAGE_CLIENT_ID)
+        body = {"session": {"email": settings.mage_email, "password": settings.mage_password}}
+        token = self._call("POST", "/api/sessions", json=body)["session"]["token"]
+        self.http.cookies.set("oauth_token", token)
+
+    def find_trigger(self, pipeline: str, name: str) -> dict[str, Any]:
+        """Return the trigger (pipeline schedule) of a pipeline by name."""
+        schedules = self._call("GET", f"/api/pipelines/{pipeline}/pipeline_schedules")["pipeline_schedules"]
+        for schedule in schedules:
+            if schedule["name"] == name:
+                return dict(schedule)
+        raise NotFoundError(f"Mage pipeline {pipeline} has no trigger named {name!r} (see its triggers.yaml)")
+
+    def start_run(self, trigger: Mapping[str, Any], variables: Mapping[str, Any]) -> int:
+        """Start a run through an API trigger and return its id."""
+        path = f"/api/pipeline_schedules/{trigger['id']}/pipeline_runs/{trigger['token']}"
+        return int(
+            self._call("POST", path, json={"pipeline_run": {"variables": dict(variables)}})["pipeline_run"]["id"]
+        )
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        """Return a pipeline run with its block runs."""
+        return dict(self._call("GET", f"/api/pipeline_runs/{run_id}")["pipeline_run"])
+
+    def failure_reason(self, pipeline: str, run_id: int) -> str:
+        """Return the first error message logged by a failed run's blocks ('' when none is found)."""
+        payload = self._call("GET", f"/api/pipelines/{pipeline}/logs?pipeline_run_id[]={run_id}&_limit=50")
+        for logs in payload.get("logs", []):
+            for block_log in logs.get("block_run_logs", []):
+                for line in block_log.get("content", "").splitlines():
+                    record = _parse_log_line(line)
+                    if record.get("level") == "EXCEPTION" and record.get("error_stacktrace"):
+                        return str(record["error_stacktrace"]).strip().splitlines()[-1]
+        return ""
+
+    def run_url(self, pipeline: str, run_id: int) -> str:
+        """Return the UI page of a run."""
+        return f"{self.base}/pipelines/{pipeline}/runs/{run_id}"
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, self.base + path, timeout=30, **kwargs)
+        response.raise_for_status()
+        payload = response.json()
+        if isinstance(payload, dict) and payload.get("error"):  # Mage reports errors with HTTP 200
+            error = payload["error"]
+            raise MLOpsError(f"Mage API {method} {path}: {error.get('message') or error.get('exception') or error}")
+        return payload
+
+
+def run_pipeline(
+    client: MageClient,
+    pipeline: str,
+    variables: Mapping[str, Any] | None = None,
+    timeout: float = 900.0,
+    on_progress: Callable[[str], None] | None = None,
+) -> PipelineRun:
+    """Run a pipeline through its ``<pipeline>_api`` trigger and wait until it finishes.
+
+    Args:
+        client: A logged-in Mage client.
+        pipeline: Pipeline uuid.
+        variables: Runtime variables for the blocks.
+        timeout: Seconds to wait before giving up.
+        on_progress: Called with a short status line while waiting.
+
+    Returns:
+        The finished run.
+
+    Raises:
+        PipelineRunError: The run failed, was cancelled, or did not finish in time.
+
+    """
+    started = time.monotonic()
+    run_id = client.start_run(client.find_trigger(pipeline, f"{pipeline}_api"), variables or {})
+    url = client.run_url(pipeline, run_id)
+    last = ""
+    while time.monotonic() - started < timeout:
+        run = client.get_run(run_id)
+        if run["status"] in FINISHED:
+            failed = tuple(b["block_uuid"] for b in run.get("block_runs", []) if b.get("status") == "failed")
+            result = PipelineRun(pipeline, run_id, run["status"], round(time.monotonic() - started, 1), url, failed)
+            if run["status"] != "completed":
+                where = f" in block {', '.join(failed)}" if failed else ""
+                reason = client.failure_reason(pipeline, run_id)
+                reason = f": {reason}" if reason else ""
+                raise PipelineRunError(f"{pipeline} run {run_id} {run['status']}{where}{reason} (logs: {url})")
+            return result
+        if on_progress and run["status"] != last:
+            last = run["status"]
+            on_progress(f"{pipeline}: {last}")
+        time.sleep(1.0)
+    raise PipelineRunError(f"{pipeline} run {run_id} did not finish within {timeout:.0f}s; see {url}")
+
+
+def _parse_log_line(line: str) -> dict[str, Any]:
+    """Mage block logs are lines of ``<timestamp> <json>``."""
+    start = line.find("{")
+    if start < 0:
+        return {}
+    try:
+        record = json.loads(line[start:])
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
