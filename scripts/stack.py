@@ -163,15 +163,22 @@ def is_healthy(url: str) -> bool:
         return False
 
 
+def check_ports_free(components: list[Component], state: Path) -> None:
+    """Refuse to start anything when a port we need is taken, so a failed `up` leaves nothing half-started."""
+    for component in components:
+        if running_pgid(state, component.name) is None and port_in_use(component.port):
+            variable = {"s3": "S3_PORT", "mlflow": "MLFLOW_PORT", "mage": "MAGE_PORT"}[component.name]
+            raise SystemExit(
+                f"error: port {component.port} for {component.name} is already taken by another program; "
+                f"stop it, or pick another port with {variable}=... (for an existing stack, also edit "
+                f"{state / 'stack.env'})"
+            )
+
+
 def start(component: Component, state: Path, env: dict[str, str]) -> None:
     if running_pgid(state, component.name):
         print(f"  {component.name:<7} already running      {component.ui_url}")
         return
-    if port_in_use(component.port):
-        raise SystemExit(
-            f"error: port {component.port} for {component.name} is already taken by another program; "
-            f"stop it or choose another port ({component.name.upper()}_PORT=...)"
-        )
     executable = Path(component.argv[0])
     if not executable.exists():
         raise SystemExit(f"error: {executable} is missing; run 'make setup' first")
@@ -253,6 +260,7 @@ def main() -> int:
     if args.action == "env":
         print("\n".join(f"export {key}={value}" for key, value in env.items()))
     elif args.action == "up":
+        check_ports_free([components[name] for name in names], state)
         print(f"starting {', '.join(names)} (state in {state})")
         for name in names:
             start(components[name], state, env)
