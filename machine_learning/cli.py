@@ -54,16 +54,19 @@ def describe_unexpected(error: Exception) -> str:
 
 
 def _prepare(args: argparse.Namespace, settings: Settings) -> None:
-    from machine_learning.data.prepare import load_raw_players, prepare_players
+    from machine_learning.data.prepare import check_quarantine_share, load_raw_players, publish_prepared
+    from machine_learning.data.validate import validate_players
     from machine_learning.services import connect, upload_raw
 
     given = args.input or settings.raw_uri
     # Parse a local file before creating any client: a file that is not player data fails fast, offline,
     # and leaves nothing behind in S3.
     raw = _step(f"read {given}", lambda: load_raw_players(given, None if _is_local(given) else connect(settings).store))
+    result = _step("validate", lambda: validate_players(raw))
+    check_quarantine_share(result, settings.max_quarantine_share, given)
     services = connect(settings)
     source = _step("upload raw data", lambda: upload_raw(given, services.store, settings))
-    prepared = _step("validate and publish", lambda: prepare_players(raw, services.store, settings, source))
+    prepared = _step("publish", lambda: publish_prepared(result, services.store, settings, source))
     print(
         f"prepared {prepared.processed_rows} of {prepared.input_rows} rows "
         f"({prepared.quarantined_rows} quarantined) -> {prepared.players_uri}"

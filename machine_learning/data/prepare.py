@@ -84,6 +84,22 @@ def prepare_players(raw: pd.DataFrame, store: ObjectStore, settings: Settings, s
     """
     result = validate_players(raw)
     check_quarantine_share(result, settings.max_quarantine_share, source)
+    return publish_prepared(result, store, settings, source)
+
+
+def publish_prepared(result: ValidationResult, store: ObjectStore, settings: Settings, source: str) -> PreparedData:
+    """Publish an accepted validation result: run objects first, the manifest last (the commit point).
+
+    Args:
+        result: A validation result that passed :func:`check_quarantine_share`.
+        store: Where to write.
+        settings: Title prefix.
+        source: Where the rows came from, recorded in the manifest.
+
+    Returns:
+        A description of what was published.
+
+    """
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     base = f"{settings.s3_prefix}/processed/runs/{run_id}"
     # Serialise everything before the first write, so a bad frame cannot leave a half-published run.

@@ -163,3 +163,36 @@ def test_no_network_even_without_aws_credentials(connections, monkeypatch, tmp_p
     attempted = list(connections)
     connections.clear()  # keep the autouse check from failing a second time
     assert attempted == []
+
+
+def _rows_with(column: str, value: str, count: int = 40) -> bytes:
+    rows = raw_rows(count)
+    for row in rows:
+        row[column] = value
+    return csv_text(rows).encode()
+
+
+def _duplicated_ids(count: int = 40) -> bytes:
+    rows = raw_rows(count)
+    for row in rows:
+        row["PlayerID"] = "7"
+    return csv_text(rows).encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_rows_with("Age", "twenty"), "Age: not a number"),
+        (_rows_with("GameGenre", "Racing"), "GameGenre: unknown category"),
+        (_rows_with("EngagementLevel", "Extreme"), "EngagementLevel: unknown category"),
+        (_duplicated_ids(), "PlayerID: duplicate"),
+    ],
+    ids=["wrong-type", "unknown-category", "unknown-label", "duplicate-ids"],
+)
+@pytest.mark.parametrize("command", [["prepare"], ["train"]])
+def test_a_batch_of_bad_rows_is_rejected_before_anything_is_written(command, data, message, make_csv_file, capsys):
+    # The autouse `offline` fixture proves nothing reached S3 or MLflow: nothing can have been written.
+    assert main([*command, "--input", make_csv_file(data)]) == 1
+    line = _single_error_line(capsys)
+    assert message in line
+    assert "MAX_QUARANTINE_SHARE" in line
