@@ -25,6 +25,10 @@ _ENV_NAMES: dict[str, str] = {
     "promotion_metric": "PROMOTION_METRIC",
     "promotion_margin": "PROMOTION_MARGIN",
     "max_quarantine_share": "MAX_QUARANTINE_SHARE",
+    "model_cache_dir": "MODEL_CACHE_DIR",
+    "serving_token": "SERVING_TOKEN",
+    "serving_reload_seconds": "SERVING_RELOAD_SECONDS",
+    "serving_max_body_bytes": "SERVING_MAX_BODY_BYTES",
     "mage_url": "MAGE_URL",
     "mage_email": "DEFAULT_OWNER_EMAIL",
     "mage_password": "DEFAULT_OWNER_PASSWORD",
@@ -47,6 +51,10 @@ class Settings:
         promotion_metric: Held-out metric compared by model selection (``accuracy`` or ``f1_macro``).
         promotion_margin: A candidate must beat production by more than this to be promoted.
         max_quarantine_share: A batch with a larger share of invalid rows is rejected as a whole.
+        model_cache_dir: Local folder caching model versions, so a known version scores without MLflow.
+        serving_token: Token clients send in the ``X-API-Token`` header of the serving API; never printed.
+        serving_reload_seconds: How often the serving API checks whether ``production`` moved.
+        serving_max_body_bytes: Larger request bodies get HTTP 413.
         mage_url: Mage server, for starting pipeline runs through its API.
         mage_email: Mage user that starts runs (the owner created from ``DEFAULT_OWNER_EMAIL``).
         mage_password: That user's password; never printed.
@@ -63,6 +71,10 @@ class Settings:
     promotion_metric: str = "f1_macro"
     promotion_margin: float = 0.002
     max_quarantine_share: float = 0.05
+    model_cache_dir: str = "~/.cache/engagement-mlops/models"
+    serving_token: str = field(default="", repr=False)
+    serving_reload_seconds: float = 5.0
+    serving_max_body_bytes: int = 2_000_000
     mage_url: str = "http://127.0.0.1:6789"
     mage_email: str = ""
     mage_password: str = field(default="", repr=False)
@@ -78,6 +90,8 @@ class Settings:
             raise ConfigurationError(f"MIN_ACCURACY must be between 0 and 1, got {self.min_accuracy}")
         if not 0.0 <= self.promotion_margin < 1.0:  # also rejects NaN
             raise ConfigurationError(f"PROMOTION_MARGIN must be in [0, 1), got {self.promotion_margin}")
+        if self.serving_reload_seconds <= 0 or self.serving_max_body_bytes <= 0:
+            raise ConfigurationError("SERVING_RELOAD_SECONDS and SERVING_MAX_BODY_BYTES must be positive")
         if self.random_seed < 0:
             raise ConfigurationError(f"RANDOM_SEED must be >= 0, got {self.random_seed}")
         if self.promotion_metric not in ("accuracy", "f1_macro"):

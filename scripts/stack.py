@@ -67,6 +67,8 @@ def load_or_create_env(state: Path) -> dict[str, str]:
             "DEFAULT_OWNER_PASSWORD": secrets.token_urlsafe(16),
             "JWT_SECRET": secrets.token_urlsafe(32),
             "MAGE_TRIGGER_TOKEN": secrets.token_hex(16),
+            "SERVING_TOKEN": secrets.token_urlsafe(24),
+            "MODEL_CACHE_DIR": str(state / "model-cache"),
         }
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:

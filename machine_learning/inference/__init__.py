@@ -1,0 +1,1 @@
+"""Inference: loading the production model (cached by version), scoring players in batches and online."""

@@ -1,0 +1,138 @@
+"""Loading a registered model by alias or version, cached locally by version.
+
+The cache keeps every version it has loaded plus the last alias resolution, so a known version still scores
+when MLflow is unreachable; an unknown one fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import requests
+
+from machine_learning.errors import MLOpsError, NotFoundError
+from machine_learning.registry import PRODUCTION, get_alias_version
+from machine_learning.settings import Settings
+
+
+class ModelUnavailableError(MLOpsError):
+    """No usable model: MLflow cannot be reached and the version is not in the local cache."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A fitted pipeline and the registered version it came from."""
+
+    name: str
+    version: str
+    pipeline: Any
+
+    @property
+    def classes(self) -> list[str]:
+        """Labels in the column order of ``predict_proba``."""
+        return [str(label) for label in self.pipeline.classes_]
+
+
+def mlflow_reachable(settings: Settings, timeout: float = 2.0) -> bool:
+    """Tell quickly whether the tracking server answers (the MLflow client itself retries for minutes)."""
+    try:
+        return requests.get(f"{settings.mlflow_tracking_uri.rstrip('/')}/health", timeout=timeout).ok
+    except requests.RequestException:
+        return False
+
+
+def resolve_version(client: Any, settings: Settings, alias: str = PRODUCTION) -> str:
+    """Resolve an alias to a version, remembering the answer for when MLflow is down.
+
+    Args:
+        client: An ``MlflowClient``.
+        settings: Model name and cache folder.
+        alias: The alias to resolve.
+
+    Returns:
+        The version number as a string.
+
+    Raises:
+        NotFoundError: The alias is not set (for production: nothing has been promoted yet).
+        ModelUnavailableError: MLflow is unreachable and the alias was never resolved on this machine.
+
+    """
+    pointer = _cache_root(settings) / "aliases" / f"{alias}.json"
+    if not mlflow_reachable(settings):
+        if pointer.exists():
+            return str(json.loads(pointer.read_text())["version"])
+        raise ModelUnavailableError(
+            f"MLflow at {settings.mlflow_tracking_uri} is unreachable and no '{alias}' version of "
+            f"{settings.model_name} is cached in {_cache_root(settings)}"
+        )
+    info = get_alias_version(client, settings, alias)
+    if info is None:
+        raise NotFoundError(
+            f"model {settings.model_name} has no '{alias}' version yet: train and promote a model first"
+        )
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    pointer.write_text(json.dumps({"version": info.version}))
+    return info.version
+
+
+def load_model(settings: Settings, version: str) -> LoadedModel:
+    """Load a registered version, from the local cache when present, else from MLflow into the cache.
+
+    Args:
+        settings: Model name, MLflow location and cache folder.
+        version: Registered version number.
+
+    Returns:
+        The loaded model.
+
+    Raises:
+        ModelUnavailableError: The version is not cached and MLflow is unreachable.
+
+    """
+    target = _cache_root(settings) / "versions" / str(version)
+    if not (target / "MLmodel").exists():
+        if not mlflow_reachable(settings):
+            raise ModelUnavailableError(
+                f"version {version} of {settings.model_name} is not cached on this machine and MLflow at "
+                f"{settings.mlflow_tracking_uri} is unreachable"
+            )
+        _download(settings, version, target)
+    return LoadedModel(settings.model_name, str(version), mlflow.sklearn.load_model(str(target)))
+
+
+def load_production_model(client: Any, settings: Settings, version: str | None = None) -> LoadedModel:
+    """Load the production model (or an explicit version) for scoring.
+
+    Args:
+        client: An ``MlflowClient``.
+        settings: Model name, MLflow location and cache folder.
+        version: A specific version instead of the ``production`` alias.
+
+    Returns:
+        The loaded model.
+
+    """
+    return load_model(settings, version or resolve_version(client, settings))
+
+
+def _download(settings: Settings, version: str, target: Path) -> None:
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Download beside the target and rename: a half-downloaded model is never taken for a cached one.
+    with tempfile.TemporaryDirectory(dir=target.parent) as staging:
+        try:
+            path = mlflow.artifacts.download_artifacts(f"models:/{settings.model_name}/{version}", dst_path=staging)
+        except mlflow.exceptions.MlflowException as error:
+            raise NotFoundError(f"model {settings.model_name} has no version {version}: {error.message}") from None
+        shutil.rmtree(target, ignore_errors=True)
+        Path(path).rename(target)
+
+
+def _cache_root(settings: Settings) -> Path:
+    return Path(settings.model_cache_dir).expanduser() / settings.model_name

@@ -1,0 +1,57 @@
+"""Turning valid player rows into predictions: label, one probability per class, model version, time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABELS
+from machine_learning.inference.model import LoadedModel
+
+PREDICTION_COLUMN = "predicted_engagement"
+
+
+def probability_column(label: str) -> str:
+    """Name of the probability column of one class."""
+    return f"probability_{label}"
+
+
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    ID_COLUMN,
+    PREDICTION_COLUMN,
+    *(probability_column(label) for label in LABELS),
+    "model_name",
+    "model_version",
+    "scored_at",
+)
+
+
+def predict_players(model: LoadedModel, players: pd.DataFrame, scored_at: datetime | None = None) -> pd.DataFrame:
+    """Score valid, typed player rows (as produced by validation), one output row per input row, in order.
+
+    Args:
+        model: The model to use.
+        players: Valid rows with ``PlayerID`` and the feature columns.
+        scored_at: Timestamp recorded on every row (default: now, UTC).
+
+    Returns:
+        ``PlayerID``, ``predicted_engagement``, ``probability_<label>`` for High/Medium/Low, model name and
+        version, and ``scored_at``.
+
+    """
+    with threadpool_limits(limits=1):  # oversubscribed OpenMP threads are far slower on a busy machine
+        probabilities = model.pipeline.predict_proba(players[list(FEATURE_COLUMNS)]) if len(players) else None
+    classes = model.classes
+    out = pd.DataFrame({ID_COLUMN: players[ID_COLUMN].to_numpy()})
+    if probabilities is None:
+        probabilities = np.empty((0, len(classes)))
+    out[PREDICTION_COLUMN] = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)] if len(out) else []
+    for label in LABELS:
+        out[probability_column(label)] = probabilities[:, classes.index(label)].astype("float64")
+    out["model_name"] = model.name
+    out["model_version"] = model.version
+    out["scored_at"] = pd.Timestamp(scored_at or datetime.now(UTC))
+    return out
