@@ -101,6 +101,35 @@ def _upload(args: argparse.Namespace, settings: Settings) -> None:
     print(upload_raw(args.input, connect(settings).store, settings))
 
 
+def _predict(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.inference.batch import BatchOutputs, score_batch
+    from machine_learning.inference.model import load_production_model
+    from machine_learning.services import connect
+
+    services = connect(settings)
+    model = _step("load model", lambda: load_production_model(services.mlflow, settings, args.model_version))
+    print(f"   {model.name} v{model.version}")
+    outputs = BatchOutputs(predictions=args.output, quarantine=_sibling(args.output, "quarantine"))
+    result = _step(
+        f"score {args.input}",
+        lambda: score_batch(
+            args.input, outputs, model, services.store, settings.max_quarantine_share, args.chunk_rows, print
+        ),
+    )
+    print(f"scored {result.scored_rows} of {result.input_rows} rows -> {result.outputs['predictions']}")
+    if result.quarantined_rows:
+        print(f"quarantined {result.quarantined_rows} rows -> {result.outputs['quarantine']}")
+        for reason, count in result.quarantine_reasons.items():
+            print(f"  {reason}: {count} rows")
+    print("timings (s): " + ", ".join(f"{name} {seconds:.2f}" for name, seconds in result.timings.items()))
+
+
+def _sibling(target: str, label: str) -> str:
+    """``out/predictions.parquet`` -> ``out/predictions.quarantine.parquet`` (same place, same format)."""
+    stem, dot, suffix = target.rpartition(".")
+    return f"{stem}.{label}.{suffix}" if dot and "/" not in suffix else f"{target}.{label}.parquet"
+
+
 def _promote(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.selection import select_model
     from machine_learning.services import connect
@@ -183,6 +212,12 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--input", help="local CSV or s3:// URI in the raw schema; default: latest processed data")
     train.add_argument("--params", help="pipeline parameter overrides as JSON, e.g. '{\"classifier__max_iter\": 50}'")
     train.set_defaults(command=_train)
+    predict = commands.add_parser("predict", help="score a batch with the production model (streams in chunks)")
+    predict.add_argument("--input", required=True, help="CSV (optionally .gz) or Parquet: local path or s3:// URI")
+    predict.add_argument("--output", required=True, help="predictions .csv or .parquet: local path or s3:// URI")
+    predict.add_argument("--model-version", help="score with this registered version instead of 'production'")
+    predict.add_argument("--chunk-rows", type=int, default=250_000, help="rows per chunk (default 250000)")
+    predict.set_defaults(command=_predict)
     commands.add_parser("promote", help="promote the candidate if it beats production").set_defaults(command=_promote)
     commands.add_parser("rollback", help="put the previous version back into production").set_defaults(
         command=_rollback

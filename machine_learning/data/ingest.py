@@ -50,14 +50,33 @@ def parse_raw_players(data: bytes, name: str, require_label: bool = True) -> pd.
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         detail = " ".join(str(error).split())
         raise InvalidInputError(f"{name} is not a readable CSV file: {detail}") from None
+    frame = select_schema_columns(frame, name, require_label)
+    if frame.empty:
+        raise InvalidInputError(f"{name} has a header but no rows")
+    return frame
+
+
+def select_schema_columns(frame: pd.DataFrame, name: str, require_label: bool) -> pd.DataFrame:
+    """Check a frame's header against the schema and keep only the schema's columns.
+
+    Args:
+        frame: Rows read from a file (any extra columns are dropped).
+        name: The file's name or URI, for messages.
+        require_label: Whether the label column must be present.
+
+    Returns:
+        The schema's columns (and the label when present), in canonical order, with a fresh index.
+
+    Raises:
+        InvalidInputError: Required columns are missing (or none of them is there: not a player file).
+
+    """
     frame.columns = [str(column).strip() for column in frame.columns]
     missing = [column for column in required_columns(require_label) if column not in frame.columns]
     if missing:
         if len(missing) >= len(required_columns(require_label)) - 1:
-            raise InvalidInputError(f"{name} is not a player CSV: its header has none of the expected columns")
+            raise InvalidInputError(f"{name} is not a player file: its header has none of the expected columns")
         raise InvalidInputError(f"{name} is missing required column(s): {', '.join(missing)}")
-    if frame.empty:
-        raise InvalidInputError(f"{name} has a header but no rows")
     keep = [*required_columns(False), *([LABEL_COLUMN] if LABEL_COLUMN in frame.columns else [])]
     return frame[keep].reset_index(drop=True)
 

@@ -83,7 +83,7 @@ def test_missing_input_file(command, tmp_path, capsys):
         (csv_text([]).encode(), "has a header but no rows"),
         (csv_bytes(raw_rows(3), columns=[c for c in required_columns(True) if c != "Location"]), "Location"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a CSV file"),
-        (b"just some notes\nnothing tabular here\n", "not a player CSV"),
+        (b"just some notes\nnothing tabular here\n", "not a player file"),
         (b"\x1f\x8b\x08\x00truncated", "damaged gzip"),
     ],
     ids=["empty", "header-only", "missing-column", "binary", "prose", "bad-gzip"],

@@ -1,0 +1,318 @@
+"""Batch scoring that streams: chunks are read, validated, scored and appended to files, so memory stays flat.
+
+Inputs are CSV (optionally gzip) or Parquet, local or in S3, in the raw schema (``EngagementLevel`` optional).
+Outputs are written to temporary files first and moved (local) or uploaded (S3) only when the whole batch has
+been scored, so a failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from machine_learning.data.ingest import select_schema_columns
+from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN
+from machine_learning.data.validate import ValidationResult, validate_players
+from machine_learning.errors import InvalidInputError, NotFoundError
+from machine_learning.inference.model import LoadedModel
+from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players
+from machine_learning.settings import Settings
+from machine_learning.storage import ObjectStore, parse_s3_uri
+
+DEFAULT_CHUNK_ROWS = 250_000
+
+
+@dataclass(frozen=True)
+class BatchOutputs:
+    """Where a batch's three tables go (local paths or ``s3://`` URIs; ``None`` skips a table)."""
+
+    predictions: str
+    quarantine: str | None = None
+    current: str | None = None
+
+
+@dataclass
+class BatchResult:
+    """What one batch run did, with timings per phase (seconds)."""
+
+    model_name: str
+    model_version: str
+    input_rows: int = 0
+    scored_rows: int = 0
+    quarantined_rows: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (Mage block output)."""
+        return asdict(self)
+
+
+def score_batch(
+    source: str,
+    outputs: BatchOutputs,
+    model: LoadedModel,
+    store: ObjectStore | None,
+    max_quarantine_share: float,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_progress: Callable[[str], None] | None = None,
+) -> BatchResult:
+    """Validate and score a batch of players chunk by chunk, then publish the outputs.
+
+    Args:
+        source: Local path or ``s3://`` URI of a CSV (optionally gzip) or Parquet file.
+        outputs: Where predictions, quarantined rows and monitoring "current" data go (``.csv`` or ``.parquet``).
+        model: The model to score with.
+        store: Used for S3 inputs and outputs.
+        max_quarantine_share: A batch with a larger share of invalid rows is rejected and nothing is written.
+        chunk_rows: Rows per chunk (memory scales with this, not with the file).
+        on_progress: Called with one line per chunk.
+
+    Returns:
+        Counts, reasons, output locations and timings.
+
+    Raises:
+        InvalidInputError: Unreadable input, missing columns, no rows, or too many invalid rows.
+        NotFoundError: The input does not exist.
+
+    """
+    result = BatchResult(model.name, model.version)
+    reasons: Counter[str] = Counter()
+    timings: defaultdict[str, float] = defaultdict(float)
+    with tempfile.TemporaryDirectory(prefix="batch-") as folder:
+        local_source = _localise(source, store, Path(folder))
+        writers = {name: _TableWriter(Path(folder) / f"{name}{_suffix(target)}") for name, target in _targets(outputs)}
+        scored_at = pd.Timestamp.now(tz="UTC")
+        for chunk in _timed_chunks(local_source, source, chunk_rows, timings):
+            started = time.perf_counter()
+            validation = validate_players(chunk)
+            timings["validate"] += time.perf_counter() - started
+            started = time.perf_counter()
+            predictions = predict_players(model, validation.clean, scored_at.to_pydatetime())
+            timings["predict"] += time.perf_counter() - started
+            started = time.perf_counter()
+            _write_chunk(writers, validation, predictions)
+            timings["write"] += time.perf_counter() - started
+            result.input_rows += len(chunk)
+            result.scored_rows += len(validation.clean)
+            result.quarantined_rows += len(validation.quarantine)
+            reasons.update(validation.reasons)
+            if on_progress:
+                on_progress(f"{result.input_rows:,} rows read, {result.scored_rows:,} scored")
+        if result.input_rows == 0:
+            raise InvalidInputError(f"{source} has a header but no rows")
+        result.quarantine_reasons = dict(reasons.most_common())
+        _check_share(result, max_quarantine_share, source)
+        started = time.perf_counter()
+        for name, target in _targets(outputs):
+            result.outputs[name] = _publish(writers[name].close(), target, store)
+        timings["publish"] += time.perf_counter() - started
+    result.timings = {name: round(seconds, 3) for name, seconds in timings.items()}
+    return result
+
+
+def _targets(outputs: BatchOutputs) -> list[tuple[str, str]]:
+    pairs = [("predictions", outputs.predictions), ("quarantine", outputs.quarantine), ("current", outputs.current)]
+    return [(name, target) for name, target in pairs if target]
+
+
+def _write_chunk(writers: dict[str, _TableWriter], validation: ValidationResult, predictions: pd.DataFrame) -> None:
+    writers["predictions"].write(predictions)
+    if "quarantine" in writers:
+        writers["quarantine"].write(validation.quarantine)
+    if "current" in writers:
+        # Monitoring "current" data: what the model saw and said, in the reference data's column names.
+        current = validation.clean[
+            [ID_COLUMN, *FEATURE_COLUMNS, *([LABEL_COLUMN] if LABEL_COLUMN in validation.clean else [])]
+        ]
+        writers["current"].write(current.assign(prediction=predictions[PREDICTION_COLUMN].to_numpy()))
+
+
+def _check_share(result: BatchResult, limit: float, source: str) -> None:
+    share = result.quarantined_rows / result.input_rows
+    if share <= limit:
+        return
+    top = ", ".join(f"{reason} ({count} rows)" for reason, count in list(result.quarantine_reasons.items())[:5])
+    raise InvalidInputError(
+        f"{source}: {result.quarantined_rows} of {result.input_rows} rows ({share:.1%}) failed validation, "
+        f"more than the {limit:.1%} allowed (MAX_QUARANTINE_SHARE): {top}; nothing was written"
+    )
+
+
+def _timed_chunks(path: Path, name: str, chunk_rows: int, timings: defaultdict[str, float]) -> Iterator[pd.DataFrame]:
+    chunks = _read_chunks(path, name, chunk_rows)
+    while True:
+        started = time.perf_counter()
+        chunk = next(chunks, None)
+        timings["read"] += time.perf_counter() - started
+        if chunk is None:
+            return
+        yield chunk
+
+
+def _read_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic == b"PAR1":
+        yield from _read_parquet_chunks(path, name, chunk_rows)
+        return
+    try:
+        reader = pd.read_csv(
+            path, dtype=str, keep_default_na=False, chunksize=chunk_rows, index_col=False, compression="infer"
+        )
+        for chunk in reader:
+            yield select_schema_columns(chunk, name, require_label=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as error:
+        raise InvalidInputError(
+            f"{name} is not a readable CSV or Parquet file: {' '.join(str(error).split())}"
+        ) from None
+
+
+def _read_parquet_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+        frame = batch.to_pandas()
+        # Validation works on text, exactly as for CSV, so both formats get the same checks and messages.
+        text = pd.DataFrame({column: _as_text(frame[column]) for column in frame.columns})
+        yield select_schema_columns(text, name, require_label=False)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(values):
+        return values.map(lambda number: "" if pd.isna(number) else repr(float(number)))
+    return values.astype("string").fillna("").astype(object)
+
+
+def _localise(source: str, store: ObjectStore | None, folder: Path) -> Path:
+    if not source.startswith("s3://"):
+        path = Path(source)
+        if not path.is_file():
+            raise NotFoundError(f"input file {source} does not exist")
+        return path
+    if store is None:
+        raise InvalidInputError("an S3 input needs an S3 client")
+    bucket, key = parse_s3_uri(source)
+    local = folder / ("input" + "".join(Path(key).suffixes))
+    try:
+        store.client.download_file(bucket, key, str(local))  # streams to disk, never whole in memory
+    except Exception as error:
+        if "404" in str(error) or "Not Found" in str(error):
+            raise NotFoundError(f"{source} does not exist") from None
+        raise
+    return local
+
+
+def _suffix(target: str) -> str:
+    return ".csv" if target.endswith(".csv") else ".parquet"
+
+
+def _publish(local: Path, target: str, store: ObjectStore | None) -> str:
+    if target.startswith("s3://"):
+        if store is None:
+            raise InvalidInputError("an S3 output needs an S3 client")
+        bucket, key = parse_s3_uri(target)
+        store.client.upload_file(str(local), bucket, key)  # multipart: the object appears only when complete
+        return target
+    destination = Path(target)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staged = destination.with_name(f".{destination.name}.partial")
+    shutil.copyfile(local, staged)
+    staged.replace(destination)  # atomic on one file system
+    return str(destination)
+
+
+class _TableWriter:
+    """Appends DataFrames to one Parquet or CSV file with a fixed schema."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.parquet: pq.ParquetWriter | None = None
+        self.started = False
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.path.suffix == ".csv":
+            frame.to_csv(self.path, mode="a", header=not self.started, index=False)
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.parquet is None:
+                self.parquet = pq.ParquetWriter(self.path, table.schema)
+            self.parquet.write_table(table.cast(self.parquet.schema))
+        self.started = True
+
+    def close(self) -> Path:
+        if self.parquet is not None:
+            self.parquet.close()
+        elif not self.started:
+            self.path.touch()
+        return self.path
+
+
+def daily_batch_locations(settings: Settings, batch_date: str) -> tuple[str, BatchOutputs]:
+    """Where the day's batch is read from and its outputs go (date-partitioned, one object per table and day).
+
+    Args:
+        settings: Bucket and title prefix.
+        batch_date: The day, ``YYYY-MM-DD``.
+
+    Returns:
+        The default input URI and the output URIs.
+
+    """
+    base = f"s3://{settings.s3_bucket}/{settings.s3_prefix}"
+    return f"{base}/batches/date={batch_date}/players.csv", BatchOutputs(
+        predictions=f"{base}/predictions/date={batch_date}/predictions.parquet",
+        quarantine=f"{base}/predictions/date={batch_date}/quarantine.parquet",
+        current=f"{base}/monitoring/current/date={batch_date}/current.parquet",
+    )
+
+
+def run_daily_batch(
+    settings: Settings, batch_date: date | datetime | str | None = None, input_uri: str | None = None
+) -> dict[str, Any]:
+    """Score one day's batch with the production model: the whole batch_inference pipeline as one call.
+
+    Args:
+        settings: Everything about where things live.
+        batch_date: The day (a date, a datetime such as Mage's ``execution_date``, or ``YYYY-MM-DD``); today
+            when omitted.
+        input_uri: Overrides the day's default input location.
+
+    Returns:
+        The batch result as a dict.
+
+    """
+    from machine_learning.inference.model import load_production_model
+    from machine_learning.services import connect
+
+    day = _as_day(batch_date)
+    default_input, outputs = daily_batch_locations(settings, day)
+    services = connect(settings)
+    model = load_production_model(services.mlflow, settings)
+    result = score_batch(input_uri or default_input, outputs, model, services.store, settings.max_quarantine_share)
+    print(
+        f"{day}: scored {result.scored_rows} of {result.input_rows} players with {model.name} v{model.version} "
+        f"({result.quarantined_rows} quarantined) -> {result.outputs['predictions']}"
+    )
+    return {"batch_date": day, **result.to_dict()}
+
+
+def _as_day(value: date | datetime | str | None) -> str:
+    if value is None:
+        return datetime.now(UTC).date().isoformat()
+    if isinstance(value, datetime | date):
+        return value.strftime("%Y-%m-%d")
+    try:
+        return datetime.fromisoformat(str(value)).date().isoformat()
+    except ValueError:
+        raise InvalidInputError(f"batch_date must be a date like 2026-11-23, got {value!r}") from None

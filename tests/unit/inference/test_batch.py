@@ -1,0 +1,154 @@
+import gzip
+
+import pandas as pd
+import pytest
+from unit_helpers import synthetic_players
+
+from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN
+from machine_learning.errors import InvalidInputError, NotFoundError
+from machine_learning.inference.batch import BatchOutputs, _as_day, daily_batch_locations, score_batch
+from machine_learning.inference.model import LoadedModel
+from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players
+from machine_learning.settings import Settings
+from machine_learning.training.model import build_pipeline
+
+
+@pytest.fixture(scope="module")
+def model() -> LoadedModel:
+    players = synthetic_players(400, seed=1)
+    pipeline = build_pipeline(0, {"classifier__max_iter": 20}).fit(
+        players[list(FEATURE_COLUMNS)], players[LABEL_COLUMN]
+    )
+    return LoadedModel("unit-model", "3", pipeline)
+
+
+def batch_text(count: int = 60, seed: int = 2) -> pd.DataFrame:
+    """A raw scoring batch (text columns, no label), as a game server would export it."""
+    return synthetic_players(count, seed).drop(columns=[LABEL_COLUMN]).astype(str)
+
+
+def write(frame: pd.DataFrame, path, kind: str) -> str:
+    if kind == "csv":
+        frame.to_csv(path, index=False)
+    elif kind == "csv.gz":
+        with gzip.open(path, "wt", newline="") as handle:
+            frame.to_csv(handle, index=False, lineterminator="\r\n")
+    else:
+        synthetic = frame.copy()
+        for column in ("PlayerID", "Age", "SessionsPerWeek", "PlayerLevel", "AchievementsUnlocked", "InGamePurchases"):
+            synthetic[column] = synthetic[column].astype("int64")
+        for column in ("PlayTimeHours", "AvgSessionDurationMinutes"):
+            synthetic[column] = synthetic[column].astype("float64")
+        synthetic.to_parquet(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv.gz", "parquet"])
+@pytest.mark.parametrize("chunk_rows", [7, 100_000])
+def test_every_valid_row_gets_one_prediction_in_input_order(model, tmp_path, kind, chunk_rows):
+    batch = batch_text(60)
+    source = write(batch, tmp_path / f"batch.{kind}", kind)
+    outputs = BatchOutputs(predictions=str(tmp_path / "out" / "predictions.parquet"))
+
+    result = score_batch(source, outputs, model, None, max_quarantine_share=0.1, chunk_rows=chunk_rows)
+
+    predictions = pd.read_parquet(result.outputs["predictions"])
+    assert result.scored_rows == result.input_rows == len(batch)
+    assert predictions[ID_COLUMN].astype(str).tolist() == batch[ID_COLUMN].tolist()
+    assert set(predictions[PREDICTION_COLUMN]) <= {"High", "Medium", "Low"}
+    probabilities = predictions[["probability_High", "probability_Medium", "probability_Low"]].sum(axis=1)
+    assert probabilities.round(6).eq(1.0).all()
+    assert (predictions["model_version"] == "3").all()
+
+
+def test_batch_predictions_equal_direct_predictions(model, tmp_path):
+    batch = synthetic_players(50, seed=4)
+    source = write(batch.drop(columns=[LABEL_COLUMN]).astype(str), tmp_path / "b.csv", "csv")
+    outputs = BatchOutputs(predictions=str(tmp_path / "p.parquet"))
+
+    score_batch(source, outputs, model, None, 0.1, chunk_rows=9)
+
+    streamed = pd.read_parquet(tmp_path / "p.parquet").drop(columns=["scored_at"])
+    direct = predict_players(model, batch).drop(columns=["scored_at"])
+    pd.testing.assert_frame_equal(streamed, direct, check_dtype=False)
+
+
+def test_bad_rows_are_quarantined_and_current_data_is_written(model, tmp_path):
+    batch = batch_text(40)
+    batch.loc[5, "Gender"] = "Robot"
+    source = write(batch, tmp_path / "b.csv", "csv")
+    outputs = BatchOutputs(
+        predictions=str(tmp_path / "p.csv"), quarantine=str(tmp_path / "q.csv"), current=str(tmp_path / "c.parquet")
+    )
+
+    result = score_batch(source, outputs, model, None, max_quarantine_share=0.1)
+
+    quarantine = pd.read_csv(tmp_path / "q.csv", dtype=str)
+    assert quarantine[ID_COLUMN].tolist() == [batch.loc[5, ID_COLUMN]]
+    assert "Gender: unknown category 'Robot'" in quarantine["quarantine_reason"].iloc[0]
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(batch) - 1
+    current = pd.read_parquet(tmp_path / "c.parquet")
+    assert len(current) == len(batch) - 1 and "prediction" in current
+    assert result.quarantine_reasons == {"Gender: unknown category": 1}
+
+
+def test_a_batch_with_too_many_bad_rows_writes_nothing(model, tmp_path):
+    batch = batch_text(20)
+    batch["Age"] = "old"
+    source = write(batch, tmp_path / "b.csv", "csv")
+    outputs = BatchOutputs(
+        predictions=str(tmp_path / "out" / "p.parquet"), quarantine=str(tmp_path / "out" / "q.parquet")
+    )
+
+    with pytest.raises(InvalidInputError, match="Age: not a number"):
+        score_batch(source, outputs, model, None, max_quarantine_share=0.05)
+
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("PlayerID,Age\n1,20\n", "missing required column"),
+        (",".join(["PlayerID", *FEATURE_COLUMNS]) + "\n", "no rows"),
+        ("hello\nworld\n", "not a player file"),
+    ],
+    ids=["missing-column", "header-only", "not-player-data"],
+)
+def test_unusable_inputs_fail_clearly(model, tmp_path, content, message):
+    source = tmp_path / "b.csv"
+    source.write_text(content)
+    with pytest.raises(InvalidInputError, match=message):
+        score_batch(str(source), BatchOutputs(predictions=str(tmp_path / "p.parquet")), model, None, 0.05)
+    assert not (tmp_path / "p.parquet").exists()
+
+
+def test_a_missing_input_is_reported(model, tmp_path):
+    with pytest.raises(NotFoundError, match="does not exist"):
+        score_batch(
+            str(tmp_path / "nope.csv"), BatchOutputs(predictions=str(tmp_path / "p.parquet")), model, None, 0.05
+        )
+
+
+def test_daily_locations_are_partitioned_by_date():
+    source, outputs = daily_batch_locations(Settings(game_title="my-game", s3_bucket="bkt"), "2026-11-23")
+    assert source == "s3://bkt/my-game/batches/date=2026-11-23/players.csv"
+    assert outputs.predictions == "s3://bkt/my-game/predictions/date=2026-11-23/predictions.parquet"
+    assert outputs.current == "s3://bkt/my-game/monitoring/current/date=2026-11-23/current.parquet"
+
+
+@pytest.mark.parametrize(
+    ("value", "day"),
+    [
+        ("2026-11-23", "2026-11-23"),
+        ("2026-11-23T21:00:00+00:00", "2026-11-23"),
+        (pd.Timestamp("2026-01-02"), "2026-01-02"),
+    ],
+)
+def test_batch_dates_accept_mage_execution_dates(value, day):
+    assert _as_day(value) == day
+
+
+def test_a_malformed_batch_date_is_rejected():
+    with pytest.raises(InvalidInputError, match="batch_date"):
+        _as_day("yesterday")
