@@ -11,7 +11,7 @@ SERVICES_STAMP := $(SERVICES)/.installed
 STACK_ENV := $(LOCAL)/stack/stack.env
 RUN := set -a && . $(STACK_ENV) && set +a &&
 
-.PHONY: help setup up down status demo test test-unit lint format bench-train lock clean distclean
+.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-online lock clean distclean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,7 @@ $(APP_STAMP): requirements/app.lock pyproject.toml
 	@$(APP)/bin/python -m pip install -q -r requirements/app.lock
 	@$(APP)/bin/python -m pip install -q --no-deps -e . > $(LOCAL)/editable-install.log 2>&1 \
 		|| { cat $(LOCAL)/editable-install.log; exit 1; }
+	@$(APP)/bin/python scripts/patch_mage.py
 	@$(APP)/bin/python -m pip check
 	@touch $@
 
@@ -66,6 +67,12 @@ format: setup ## apply ruff's fixes and formatting
 
 bench-train: setup ## print held-out accuracy, macro-F1 and fit time on the full dataset
 	@$(APP)/bin/python bench/bench_train.py
+
+bench-batch: setup ## print batch-scoring time per phase and peak memory for 1M and 10M rows
+	@$(APP)/bin/python bench/bench_batch.py
+
+bench-online: setup ## latency of one online request through Mage (API trigger and /api/runs); needs `make demo`
+	@$(RUN) $(APP)/bin/python bench/bench_online_mage.py
 
 lock: ## re-resolve requirements/*.in into fresh lock files (needs the registries)
 	@bash scripts/lock.sh

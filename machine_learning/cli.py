@@ -94,11 +94,31 @@ def _train(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _upload(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.data.ingest import parse_raw_players
     from machine_learning.data.prepare import load_raw_players
-    from machine_learning.services import connect, upload_raw
+    from machine_learning.inference.batch import as_day
+    from machine_learning.services import connect, upload_batch, upload_raw
+    from machine_learning.storage import read_source_bytes
 
+    if args.date:  # a scoring batch: the label is optional
+        parse_raw_players(read_source_bytes(args.input, None), args.input, require_label=False)
+        print(upload_batch(args.input, connect(settings).store, settings, as_day(args.date)))
+        return
     load_raw_players(args.input, None)  # refuse to upload a file that is not player data
     print(upload_raw(args.input, connect(settings).store, settings))
+
+
+def _show_predictions(args: argparse.Namespace, settings: Settings) -> None:
+    import pandas as pd
+
+    from machine_learning.inference.batch import as_day, daily_batch_locations
+    from machine_learning.services import connect
+
+    _, outputs = daily_batch_locations(settings, as_day(args.date))
+    frame = connect(settings).store.read_parquet(outputs.predictions.split("/", 3)[3])
+    print(f"{len(frame)} predictions in {outputs.predictions}; first {args.limit}:")
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
+        print(frame.head(args.limit).to_string(index=False))
 
 
 def _predict(args: argparse.Namespace, settings: Settings) -> None:
@@ -128,6 +148,20 @@ def _sibling(target: str, label: str) -> str:
     """``out/predictions.parquet`` -> ``out/predictions.quarantine.parquet`` (same place, same format)."""
     stem, dot, suffix = target.rpartition(".")
     return f"{stem}.{label}.{suffix}" if dot and "/" not in suffix else f"{target}.{label}.parquet"
+
+
+def _online_result(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.inference.online import fetch_online_result
+    from machine_learning.services import connect
+
+    print(json.dumps(fetch_online_result(connect(settings).store, settings, args.request_id), indent=2))
+
+
+def _trigger_token(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.orchestration import MageClient
+
+    trigger = MageClient(settings).find_trigger(args.pipeline, f"{args.pipeline}_api")
+    print(f"export TRIGGER_ID={trigger['id']}\nexport TRIGGER_TOKEN={trigger['token']}")
 
 
 def _promote(args: argparse.Namespace, settings: Settings) -> None:
@@ -207,7 +241,12 @@ def _build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(command=_prepare)
     upload = commands.add_parser("upload", help="check a raw CSV and copy it to the title's raw/ folder in S3")
     upload.add_argument("--input", required=True, help="local CSV (optionally .gz)")
+    upload.add_argument("--date", help="upload as the scoring batch of this day (YYYY-MM-DD) instead of raw data")
     upload.set_defaults(command=_upload)
+    show = commands.add_parser("predictions", help="show the batch predictions of a day")
+    show.add_argument("--date", required=True, help="YYYY-MM-DD")
+    show.add_argument("--limit", type=int, default=5, help="rows to show (default 5)")
+    show.set_defaults(command=_show_predictions)
     train = commands.add_parser("train", help="prepare (if --input), train, evaluate and register a candidate")
     train.add_argument("--input", help="local CSV or s3:// URI in the raw schema; default: latest processed data")
     train.add_argument("--params", help="pipeline parameter overrides as JSON, e.g. '{\"classifier__max_iter\": 50}'")
@@ -218,6 +257,12 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model-version", help="score with this registered version instead of 'production'")
     predict.add_argument("--chunk-rows", type=int, default=250_000, help="rows per chunk (default 250000)")
     predict.set_defaults(command=_predict)
+    online = commands.add_parser("online-result", help="print the stored result of an online inference request")
+    online.add_argument("request_id", help="the request id; for an API-triggered run: mage-run-<run id>")
+    online.set_defaults(command=_online_result)
+    token = commands.add_parser("trigger-token", help="print a pipeline's API trigger id and token as shell exports")
+    token.add_argument("pipeline")
+    token.set_defaults(command=_trigger_token)
     commands.add_parser("promote", help="promote the candidate if it beats production").set_defaults(command=_promote)
     commands.add_parser("rollback", help="put the previous version back into production").set_defaults(
         command=_rollback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,28 @@ class Services:
 def connect(settings: Settings) -> Services:
     """Create the S3 store and the MLflow client for these settings (no network call is made here)."""
     return Services(store=make_store(settings), mlflow=MlflowClient(tracking_uri=settings.mlflow_tracking_uri))
+
+
+def upload_batch(source: str, store: ObjectStore, settings: Settings, batch_date: str) -> str:
+    """Copy a local scoring batch to the day's batch location that batch_inference reads by default.
+
+    Args:
+        source: Local CSV (optionally gzip-compressed; it is stored uncompressed).
+        store: Destination store.
+        settings: Bucket and title prefix.
+        batch_date: The day, ``YYYY-MM-DD``.
+
+    Returns:
+        The S3 URI written.
+
+    """
+    from machine_learning.inference.batch import daily_batch_locations
+
+    uri, _ = daily_batch_locations(settings, batch_date)
+    data = read_source_bytes(source, None)
+    if data.startswith(b"\x1f\x8b"):
+        data = gzip.decompress(data)
+    return store.write_bytes(uri.split("/", 3)[3], data, content_type="text/csv")
 
 
 def upload_raw(source: str, store: ObjectStore, settings: Settings) -> str:

@@ -18,6 +18,11 @@ echo "== running the pipelines in Mage"
 "$MLOPS" run-pipeline model_selection
 echo "== models"
 "$MLOPS" status
+today=$(date -u +%Y-%m-%d)
+echo "== scoring today's batch ($today) with the production model, in Mage"
+"$MLOPS" upload --date "$today" --input "$DATA" | sed 's/^/   /'
+"$MLOPS" run-pipeline batch_inference --variables "{\"batch_date\": \"$today\"}"
+"$MLOPS" predictions --date "$today" --limit 5
 cat <<MSG
 == done in $((SECONDS - started))s. Look around:
    Mage     ${MAGE_URL:-http://127.0.0.1:6789}   runs of the three pipelines (login $DEFAULT_OWNER_EMAIL; password: DEFAULT_OWNER_PASSWORD in .local/stack/stack.env)

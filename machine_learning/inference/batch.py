@@ -295,7 +295,7 @@ def run_daily_batch(
     from machine_learning.inference.model import load_production_model
     from machine_learning.services import connect
 
-    day = _as_day(batch_date)
+    day = as_day(batch_date)
     default_input, outputs = daily_batch_locations(settings, day)
     services = connect(settings)
     model = load_production_model(services.mlflow, settings)
@@ -307,7 +307,8 @@ def run_daily_batch(
     return {"batch_date": day, **result.to_dict()}
 
 
-def _as_day(value: date | datetime | str | None) -> str:
+def as_day(value: date | datetime | str | None) -> str:
+    """Normalise a day given as a date, a datetime (Mage's ``execution_date``) or text to ``YYYY-MM-DD``."""
     if value is None:
         return datetime.now(UTC).date().isoformat()
     if isinstance(value, datetime | date):

@@ -6,7 +6,7 @@ from unit_helpers import synthetic_players
 
 from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN
 from machine_learning.errors import InvalidInputError, NotFoundError
-from machine_learning.inference.batch import BatchOutputs, _as_day, daily_batch_locations, score_batch
+from machine_learning.inference.batch import BatchOutputs, as_day, daily_batch_locations, score_batch
 from machine_learning.inference.model import LoadedModel
 from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players
 from machine_learning.settings import Settings
@@ -146,9 +146,9 @@ def test_daily_locations_are_partitioned_by_date():
     ],
 )
 def test_batch_dates_accept_mage_execution_dates(value, day):
-    assert _as_day(value) == day
+    assert as_day(value) == day
 
 
 def test_a_malformed_batch_date_is_rejected():
     with pytest.raises(InvalidInputError, match="batch_date"):
-        _as_day("yesterday")
+        as_day("yesterday")

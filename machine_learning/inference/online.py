@@ -1,0 +1,259 @@
+"""Online inference: score the players of one request with the production model and store the full result in S3.
+
+A request is a list of raw player objects (the fields of the raw CSV, as JSON numbers or strings). It goes
+through the same validation as a batch (``validate_players``) and the same scoring (``predict_players``), so a
+player gets the same label and probabilities online as in a batch. Every valid input gets exactly one
+prediction, in input order; invalid inputs are listed with their reasons. The whole result is written as one
+JSON object at ``<title>/online/<request id>.json`` (a single PUT: it exists completely or not at all); a
+request that cannot be scored at all raises ``InvalidInputError`` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from machine_learning.data.schema import ID_COLUMN, LABELS, required_columns
+from machine_learning.data.validate import REASON_COLUMN, validate_players
+from machine_learning.errors import InvalidInputError, NotFoundError
+from machine_learning.inference.model import LoadedModel, load_model, resolve_version
+from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players, probability_column
+from machine_learning.services import Services, connect
+from machine_learning.settings import Settings, load_settings
+from machine_learning.storage import ObjectStore
+
+MAX_ONLINE_INPUTS = 1000
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def online_result_key(settings: Settings, request_id: str) -> str:
+    """Return the S3 key of a request's result.
+
+    Args:
+        settings: Provides the title's prefix.
+        request_id: The request id (letters, digits, ``_``, ``.``, ``-``; at most 64 characters).
+
+    Returns:
+        ``<title>/online/<request id>.json``.
+
+    Raises:
+        InvalidInputError: The request id could escape its folder or is too long.
+
+    """
+    if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+        raise InvalidInputError(
+            f"request_id {request_id!r} must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    return f"{settings.s3_prefix}/online/{request_id}.json"
+
+
+def request_id_for(request_id: str | None = None, pipeline_run_id: Any = None) -> str:
+    """Choose a request id: the caller's, else ``mage-run-<pipeline run id>``, else a random one.
+
+    Args:
+        request_id: Id chosen by the caller (variable ``request_id``).
+        pipeline_run_id: The Mage pipeline run executing the request, when started through a trigger.
+
+    Returns:
+        The request id.
+
+    """
+    if request_id:
+        return str(request_id)
+    if pipeline_run_id is not None and str(pipeline_run_id).isdigit():
+        return f"mage-run-{pipeline_run_id}"
+    return uuid.uuid4().hex
+
+
+def parse_online_inputs(inputs: Any) -> pd.DataFrame:
+    """Turn a request's ``inputs`` into the text frame validation expects, one row per input, in order.
+
+    Missing fields become empty text (validation reports them as missing); extra fields are ignored, and so is
+    a label sent along. Numbers are rendered as text so the batch checks apply unchanged.
+
+    Args:
+        inputs: A list of objects mapping raw field names to values (or its JSON text).
+
+    Returns:
+        Text columns ``PlayerID`` and the features.
+
+    Raises:
+        InvalidInputError: ``inputs`` is not a non-empty list of objects, or has more than ``MAX_ONLINE_INPUTS``.
+
+    """
+    if isinstance(inputs, str):
+        try:
+            inputs = json.loads(inputs)
+        except ValueError:
+            raise InvalidInputError("inputs is text but not JSON: send a list of player objects") from None
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInputError(f"inputs must be a non-empty list of player objects, got {type(inputs).__name__}")
+    if len(inputs) > MAX_ONLINE_INPUTS:
+        raise InvalidInputError(f"{len(inputs)} inputs in one request; at most {MAX_ONLINE_INPUTS} are accepted")
+    columns = required_columns(require_label=False)
+    for index, item in enumerate(inputs):
+        if not isinstance(item, Mapping):
+            raise InvalidInputError(f"inputs[{index}] must be an object of player fields, got {type(item).__name__}")
+    rows = [[_as_text(item.get(column)) for column in columns] for item in inputs]
+    return pd.DataFrame(rows, columns=list(columns), dtype=str)
+
+
+def score_online_inputs(
+    inputs: Any,
+    model: LoadedModel,
+    store: ObjectStore,
+    settings: Settings,
+    request_id: str,
+    scored_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Validate and score one request, then store the full result as one JSON object.
+
+    Args:
+        inputs: Raw player objects (see :func:`parse_online_inputs`).
+        model: The model to score with.
+        store: Where the result is written.
+        settings: Provides the title's prefix.
+        request_id: Names the result (see :func:`online_result_key`).
+        scored_at: Timestamp of the predictions (default: now, UTC).
+
+    Returns:
+        ``request_id``, ``result_uri``, model name and version, ``scored_at``, counts, ``predictions`` (one per
+        valid input, in input order, with ``input_index``, ``PlayerID``, the label and one probability per class)
+        and ``rejected`` (``input_index``, ``PlayerID`` as sent, ``reason``).
+
+    Raises:
+        InvalidInputError: The request is malformed or no input is valid; nothing is written then.
+
+    """
+    key = online_result_key(settings, request_id)
+    raw = parse_online_inputs(inputs)
+    validation = validate_players(raw)
+    valid_positions, rejected_positions = _positions(raw, validation.clean)
+    rejected = [
+        {"input_index": position, ID_COLUMN: raw.at[position, ID_COLUMN], "reason": reason}
+        for position, reason in zip(rejected_positions, validation.quarantine[REASON_COLUMN], strict=True)
+    ]
+    if validation.clean.empty:
+        details = "; ".join(f"inputs[{item['input_index']}]: {item['reason']}" for item in rejected[:5])
+        raise InvalidInputError(f"no valid input to score ({len(rejected)} rejected): {details}")
+    scored = predict_players(model, validation.clean, scored_at)
+    predictions = [
+        {
+            "input_index": position,
+            ID_COLUMN: int(row[ID_COLUMN]),
+            PREDICTION_COLUMN: str(row[PREDICTION_COLUMN]),
+            **{probability_column(label): float(row[probability_column(label)]) for label in LABELS},
+        }
+        for position, (_, row) in zip(valid_positions, scored.iterrows(), strict=True)
+    ]
+    result = {
+        "request_id": request_id,
+        "result_uri": store.uri(key),
+        "model_name": model.name,
+        "model_version": model.version,
+        "scored_at": pd.Timestamp(scored["scored_at"].iloc[0]).isoformat(),
+        "inputs": len(raw),
+        "predicted": len(predictions),
+        "predictions": predictions,
+        "rejected": rejected,
+    }
+    store.write_json(key, result)
+    return result
+
+
+def answer_online_request(
+    inputs: Any,
+    game_title: str | None = None,
+    request_id: str | None = None,
+    pipeline_run_id: Any = None,
+) -> dict[str, Any]:
+    """Score one request with the current production model: what the ``online_inference`` Mage block runs.
+
+    Settings come from the server's environment; a request may only choose the game title (so titles
+    coexist), never endpoints, buckets or the model cache. Services and loaded models are reused across
+    requests in the same process (Mage's synchronous ``/api/runs`` runs inside the server); the production
+    alias is resolved on every request, so a promotion takes effect at once.
+
+    Args:
+        inputs: Raw player objects.
+        game_title: Title whose production model scores the request (default: ``GAME_TITLE``).
+        request_id: Names the stored result (default: from the pipeline run, else random).
+        pipeline_run_id: The Mage pipeline run, when started through the API trigger.
+
+    Returns:
+        The result of :func:`score_online_inputs`.
+
+    """
+    settings = load_settings({"game_title": game_title} if game_title else None)
+    chosen = request_id_for(request_id, pipeline_run_id)
+    online_result_key(settings, chosen)  # reject a bad id before any network call
+    services = _services(settings)
+    model = _model(settings, resolve_version(services.mlflow, settings))
+    return score_online_inputs(inputs, model, services.store, settings, chosen)
+
+
+def fetch_online_result(store: ObjectStore, settings: Settings, request_id: str) -> dict[str, Any]:
+    """Read the stored result of a request.
+
+    Args:
+        store: The title's bucket.
+        settings: Provides the title's prefix.
+        request_id: The request id (for an API-triggered run: ``mage-run-<pipeline run id>``).
+
+    Returns:
+        The result as written by :func:`score_online_inputs`.
+
+    Raises:
+        NotFoundError: No result is stored under that id (unknown id, not finished yet, or a failed request).
+
+    """
+    key = online_result_key(settings, request_id)
+    try:
+        result: dict[str, Any] = store.read_json(key)
+    except NotFoundError:
+        raise NotFoundError(
+            f"no online result {store.uri(key)}: the request is unknown, still running, or failed "
+            "(a failed request stores nothing; its error is in the Mage run's logs)"
+        ) from None
+    return result
+
+
+@functools.lru_cache(maxsize=8)
+def _services(settings: Settings) -> Services:
+    return connect(settings)
+
+
+@functools.lru_cache(maxsize=4)
+def _model(settings: Settings, version: str) -> LoadedModel:
+    return load_model(settings, version)
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool | list | dict):
+        return json.dumps(value)  # fails validation with the value shown, never coerced to 0/1
+    return str(value)
+
+
+def _positions(raw: pd.DataFrame, clean: pd.DataFrame) -> tuple[list[int], list[int]]:
+    """Input positions of the valid rows and of the rejected rows, each in input order.
+
+    Valid rows have unique ids (validation rejects every row of a duplicated id), so a row is valid exactly when
+    its parsed ``PlayerID`` is among the valid ones.
+    """
+    valid_ids = set(clean[ID_COLUMN].tolist())
+    parsed = pd.to_numeric(raw[ID_COLUMN].str.strip(), errors="coerce")
+    is_valid = [bool(pd.notna(value) and value in valid_ids) for value in parsed]
+    valid = [position for position, ok in enumerate(is_valid) if ok]
+    rejected = [position for position, ok in enumerate(is_valid) if not ok]
+    if len(valid) != len(clean):
+        raise AssertionError("online inputs: valid rows could not be matched to their positions")
+    return valid, rejected
