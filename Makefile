@@ -11,7 +11,7 @@ SERVICES_STAMP := $(SERVICES)/.installed
 STACK_ENV := $(LOCAL)/stack/stack.env
 RUN := set -a && . $(STACK_ENV) && set +a &&
 
-.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-online lock clean distclean
+.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-online bench-serve lock clean distclean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ $(SERVICES_STAMP): requirements/services.lock
 	@$(SERVICES)/bin/python -m pip install -q -r requirements/services.lock
 	@touch $@
 
-up: setup ## start S3 (8333), MLflow (5000) and Mage (6789) on 127.0.0.1
+up: setup ## start S3 (8333), MLflow (5000), Mage (6789) and the serving API (8080) on 127.0.0.1
 	@$(PYTHON) scripts/stack.py up
 
 down: ## stop every local server (by process group)
@@ -70,6 +70,9 @@ bench-train: setup ## print held-out accuracy, macro-F1 and fit time on the full
 
 bench-batch: setup ## print batch-scoring time per phase and peak memory for 1M and 10M rows
 	@$(APP)/bin/python bench/bench_batch.py
+
+bench-serve: setup ## print serving latency at 200 req/s (p50/p90/p99/max, errors) and of one 1,000-player request
+	@$(APP)/bin/python bench/bench_serve.py
 
 bench-online: setup ## latency of one online request through Mage (API trigger and /api/runs); needs `make demo`
 	@$(RUN) $(APP)/bin/python bench/bench_online_mage.py

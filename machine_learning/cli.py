@@ -164,6 +164,42 @@ def _trigger_token(args: argparse.Namespace, settings: Settings) -> None:
     print(f"export TRIGGER_ID={trigger['id']}\nexport TRIGGER_TOKEN={trigger['token']}")
 
 
+EXAMPLE_PLAYER = {
+    "PlayerID": 9000, "Age": 43, "Gender": "Male", "Location": "Other", "GameGenre": "Strategy",
+    "PlayTimeHours": 16.27, "InGamePurchases": 0, "GameDifficulty": "Medium", "SessionsPerWeek": 6,
+    "AvgSessionDurationMinutes": 108, "PlayerLevel": 79, "AchievementsUnlocked": 25,
+}  # fmt: skip
+
+
+def _serving_check(args: argparse.Namespace, settings: Settings) -> None:
+    import requests
+
+    from machine_learning.errors import MLOpsError
+
+    deadline = time.monotonic() + args.wait
+    while True:  # right after a first promotion the API needs one reload interval to pick the model up
+        try:
+            health = requests.get(f"{args.url}/health", timeout=5)
+        except requests.RequestException as error:
+            health = None
+            reason = str(error).splitlines()[0]
+        if health is not None and health.ok:
+            break
+        if time.monotonic() > deadline:
+            reason = health.text if health is not None else reason
+            raise MLOpsError(f"serving API at {args.url} has no model after {args.wait:.0f}s: {reason[:300]}")
+        time.sleep(1)
+    body = {"players": [EXAMPLE_PLAYER]}
+    started = time.perf_counter()
+    response = requests.post(
+        f"{args.url}/predict", json=body, headers={"X-API-Token": settings.serving_token}, timeout=10
+    )
+    elapsed = (time.perf_counter() - started) * 1000
+    if not response.ok:
+        raise MLOpsError(f"serving API answered {response.status_code}: {response.text[:300]}")
+    print(f"POST {args.url}/predict ({elapsed:.1f} ms): {response.text}")
+
+
 def _promote(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.selection import select_model
     from machine_learning.services import connect
@@ -263,6 +299,10 @@ def _build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser("trigger-token", help="print a pipeline's API trigger id and token as shell exports")
     token.add_argument("pipeline")
     token.set_defaults(command=_trigger_token)
+    check = commands.add_parser("serving-check", help="wait for the serving API's model, then score one player")
+    check.add_argument("--url", default="http://127.0.0.1:8080", help="serving API (default http://127.0.0.1:8080)")
+    check.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a model (default 60)")
+    check.set_defaults(command=_serving_check)
     commands.add_parser("promote", help="promote the candidate if it beats production").set_defaults(command=_promote)
     commands.add_parser("rollback", help="put the previous version back into production").set_defaults(
         command=_rollback

@@ -74,7 +74,7 @@ class Settings:
     model_cache_dir: str = "~/.cache/engagement-mlops/models"
     serving_token: str = field(default="", repr=False)
     serving_reload_seconds: float = 5.0
-    serving_max_body_bytes: int = 2_000_000
+    serving_max_body_bytes: int = 4_000_000  # 10,000 players (the per-request maximum) are ~3.3 MB
     mage_url: str = "http://127.0.0.1:6789"
     mage_email: str = ""
     mage_password: str = field(default="", repr=False)

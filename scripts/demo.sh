@@ -23,10 +23,13 @@ echo "== scoring today's batch ($today) with the production model, in Mage"
 "$MLOPS" upload --date "$today" --input "$DATA" | sed 's/^/   /'
 "$MLOPS" run-pipeline batch_inference --variables "{\"batch_date\": \"$today\"}"
 "$MLOPS" predictions --date "$today" --limit 5
+echo "== the same model over HTTP (serving API), one player"
+"$MLOPS" serving-check --url "http://127.0.0.1:${SERVING_PORT:-8080}"
 cat <<MSG
 == done in $((SECONDS - started))s. Look around:
    Mage     ${MAGE_URL:-http://127.0.0.1:6789}   runs of the three pipelines (login $DEFAULT_OWNER_EMAIL; password: DEFAULT_OWNER_PASSWORD in .local/stack/stack.env)
    MLflow   $MLFLOW_TRACKING_URI   experiment and registered model "${GAME_TITLE:-demo-game}-engagement"
+   Serving  http://127.0.0.1:${SERVING_PORT:-8080}/docs   the production model over HTTP (token: SERVING_TOKEN in .local/stack/stack.env)
    S3       $AWS_ENDPOINT_URL   bucket $S3_BUCKET (credentials in .local/stack/stack.env)
    Stop everything with: make down
 MSG
