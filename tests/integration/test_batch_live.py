@@ -7,15 +7,12 @@ import uuid
 import pandas as pd
 import pytest
 
-from machine_learning.data.prepare import load_prepared_players, prepare_players
 from machine_learning.inference.batch import daily_batch_locations, run_daily_batch
 from machine_learning.inference.model import ModelUnavailableError, load_production_model
-from machine_learning.registry import register_candidate
-from machine_learning.selection import select_model
 from machine_learning.services import connect
 from machine_learning.settings import Settings, load_settings
-from machine_learning.training.train import train_candidate
 from tests.conftest import Stack, free_port, sample_players
+from tests.integration.conftest import train_register_select
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +25,9 @@ def settings(live_stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Se
 
 
 @pytest.fixture
-def production(settings: Settings, shipped_players: pd.DataFrame) -> str:
-    services = connect(settings)
-    prepare_players(sample_players(shipped_players, 2000), services.store, settings, "test-sample")
-    result = train_candidate(load_prepared_players(services.store, settings), services.store, settings)
-    version = register_candidate(services.mlflow, settings, result).version
-    assert select_model(services.mlflow, services.store, settings).promoted
+def production(settings: Settings, prepared: pd.DataFrame) -> str:
+    version, promoted = train_register_select(settings, prepared)
+    assert promoted
     return version
 
 

@@ -7,7 +7,7 @@ import uuid
 import pandas as pd
 import pytest
 
-from machine_learning.data.prepare import load_prepared_players, manifest_key, prepare_players
+from machine_learning.data.prepare import manifest_key, prepare_players
 from machine_learning.errors import InvalidInputError, QualityGateError
 from machine_learning.registry import (
     CANDIDATE,
@@ -17,11 +17,11 @@ from machine_learning.registry import (
     register_candidate,
     rollback_production,
 )
-from machine_learning.selection import select_model
 from machine_learning.services import connect
 from machine_learning.settings import Settings, load_settings
 from machine_learning.training.train import train_candidate
 from tests.conftest import Stack, sample_players
+from tests.integration.conftest import train_register_select
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +35,6 @@ WEAKEST = {"classifier__max_iter": 2, "classifier__learning_rate": 0.02}
 def settings(live_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Settings:
     live_stack.apply(monkeypatch, game_title=f"it-{uuid.uuid4().hex[:8]}")
     return load_settings({"min_accuracy": 0.3})
-
-
-@pytest.fixture
-def prepared(settings: Settings, shipped_players: pd.DataFrame) -> pd.DataFrame:
-    store = connect(settings).store
-    prepare_players(sample_players(shipped_players, 3000), store, settings, "test-sample")
-    return load_prepared_players(store, settings)
 
 
 def test_prepare_publishes_every_valid_row_and_quarantines_the_rest(
@@ -107,14 +100,9 @@ def test_only_a_better_candidate_is_promoted_and_rollback_restores_the_previous(
 ) -> None:
     services = connect(settings)
 
-    def train_and_select(params: dict[str, int] | None) -> tuple[str, bool]:
-        result = train_candidate(prepared, services.store, settings, params)
-        version = register_candidate(services.mlflow, settings, result).version
-        return version, select_model(services.mlflow, services.store, settings).promoted
-
-    first, first_promoted = train_and_select(WEAK)
-    worse, worse_promoted = train_and_select(WEAKEST)
-    better, better_promoted = train_and_select(None)
+    first, first_promoted = train_register_select(settings, prepared, WEAK)
+    worse, worse_promoted = train_register_select(settings, prepared, WEAKEST)
+    better, better_promoted = train_register_select(settings, prepared, None)
 
     assert first_promoted, "the first model is promoted automatically"
     assert not worse_promoted

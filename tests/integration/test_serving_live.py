@@ -20,14 +20,12 @@ import httpx
 import pandas as pd
 import pytest
 
-from machine_learning.data.prepare import load_prepared_players, prepare_players
 from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN
-from machine_learning.registry import PRODUCTION, register_candidate
-from machine_learning.selection import select_model
+from machine_learning.registry import PRODUCTION
 from machine_learning.services import Services, connect
 from machine_learning.settings import Settings, load_settings
-from machine_learning.training.train import train_candidate
-from tests.conftest import ROOT, Stack, free_port, sample_players
+from tests.conftest import ROOT, Stack, free_port
+from tests.integration.conftest import train_register_select
 
 pytestmark = pytest.mark.integration
 
@@ -58,13 +56,6 @@ def settings(live_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture
-def prepared(settings: Settings, shipped_players: pd.DataFrame) -> pd.DataFrame:
-    store = connect(settings).store
-    prepare_players(sample_players(shipped_players, 3000), store, settings, "serving-sample")
-    return load_prepared_players(store, settings)
-
-
-@pytest.fixture
 def server(settings: Settings, tmp_path) -> Iterator[Server]:
     """The API as a subprocess following this test's model, checking the alias every 0.3 s."""
     port, token = free_port(), secrets.token_urlsafe(16)
@@ -89,10 +80,9 @@ def server(settings: Settings, tmp_path) -> Iterator[Server]:
         log.close()
 
 
-def train_and_promote(services: Services, settings: Settings, prepared: pd.DataFrame, params=None) -> str:
-    result = train_candidate(prepared, services.store, settings, params)
-    version = register_candidate(services.mlflow, settings, result).version
-    assert select_model(services.mlflow, services.store, settings).promoted
+def train_and_promote(settings: Settings, prepared: pd.DataFrame, params=None) -> str:
+    version, promoted = train_register_select(settings, prepared, params)
+    assert promoted
     return version
 
 
@@ -106,14 +96,14 @@ def test_a_promotion_is_served_without_a_restart_and_a_broken_one_is_not(
     assert server.get("/health").status_code == 503
     assert server.predict(players).status_code == 503
 
-    first = train_and_promote(services, settings, prepared, WEAK)
+    first = train_and_promote(settings, prepared, WEAK)
     wait_for(lambda: server.get("/model-version").status_code == 200, what="the first model")
     assert server.get("/model-version").json()["model_version"] == first
     served = server.predict(players).json()
     assert [row["PlayerID"] for row in served["predictions"]] == [row[ID_COLUMN] for row in players]
     assert served["model_version"] == first
 
-    better = train_and_promote(services, settings, prepared)
+    better = train_and_promote(settings, prepared)
     wait_for(lambda: server.get("/model-version").json()["model_version"] == better, what="the promoted model")
     assert server.predict(players).json()["model_version"] == better
     assert server.get("/model-version").json()["predictor"] == "compiled"
