@@ -71,8 +71,8 @@ bench-train: setup ## print held-out accuracy, macro-F1 and fit time on the full
 bench-batch: setup ## print batch-scoring time per phase and peak memory for 1M and 10M rows
 	@$(APP)/bin/python bench/bench_batch.py
 
-bench-serve: setup ## print serving latency at 200 req/s (p50/p90/p99/max, errors) and of one 1,000-player request
-	@$(APP)/bin/python bench/bench_serve.py
+bench-serve: setup ## serving latency at 200 req/s, 1,000 players per request, and vs Mage's trigger (after make demo)
+	@if [ -f $(STACK_ENV) ]; then set -a && . $(STACK_ENV) && set +a; fi; $(APP)/bin/python bench/bench_serve.py
 
 bench-online: setup ## latency of one online request through Mage (API trigger and /api/runs); needs `make demo`
 	@$(RUN) $(APP)/bin/python bench/bench_online_mage.py

@@ -178,6 +178,28 @@ def batch_latency(url: str, token: str, players: list[dict[str, object]], size: 
     return timings[2:]  # the first two warm up
 
 
+def compare_with_mage(serving_p50_ms: float, repeats: int = 3) -> None:
+    """Time the same one-player request through Mage's API trigger (needs the stack from `make demo`)."""
+    from bench_online_mage import PIPELINE, TRIGGER, one_player, through_trigger
+
+    from machine_learning.orchestration import MageClient
+    from machine_learning.settings import load_settings
+
+    try:
+        settings = load_settings()
+        mage = MageClient(settings)
+        trigger = mage.find_trigger(PIPELINE, TRIGGER)
+        times = [through_trigger(mage, trigger, one_player(), settings) for _ in range(repeats)]
+    except Exception as error:  # noqa: BLE001 - a benchmark reports what it could not measure and goes on
+        print(f"  Mage API trigger: not measured ({type(error).__name__}: {str(error)[:120]}); run `make demo` first")
+        return
+    median_ms = statistics.median(times) * 1000
+    print(
+        f"  same one-player request through Mage's API trigger (start -> result in S3): median {median_ms:.0f} ms "
+        f"of {repeats}, {median_ms / serving_p50_ms:,.0f}x the serving API's p50"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
@@ -206,6 +228,7 @@ def main() -> None:
                 timings = batch_latency(url, token, players, size, repeats=10 if size == 1000 else 3)
                 print(f"  {size:>6} players in one request: median {statistics.median(timings):.1f} ms, "
                       f"min {min(timings):.1f}, max {max(timings):.1f}")  # fmt: skip
+            compare_with_mage(result["p50"])
         finally:
             server.terminate()
             server.wait(timeout=20)

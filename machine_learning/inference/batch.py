@@ -190,7 +190,9 @@ def _read_parquet_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.
 
 def _as_text(values: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(values):
-        return values.map(lambda number: "" if pd.isna(number) else repr(float(number)))
+        text = values.astype(str)  # numpy's shortest round-trip repr, vectorised
+        text[values.isna()] = ""
+        return text
     return values.astype("string").fillna("").astype(object)
 
 

@@ -6,6 +6,7 @@ when MLflow is unreachable; an unknown one fails with a clear message.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ import mlflow
 import requests
 
 from machine_learning.errors import MLOpsError, NotFoundError
+from machine_learning.inference.fast_model import Predictor, compile_predictor
 from machine_learning.registry import PRODUCTION, get_alias_version
 from machine_learning.settings import Settings
 
@@ -37,6 +39,11 @@ class LoadedModel:
     def classes(self) -> list[str]:
         """Labels in the column order of ``predict_proba``."""
         return [str(label) for label in self.pipeline.classes_]
+
+    @functools.cached_property
+    def predictor(self) -> Predictor:
+        """The pipeline compiled to numpy (checked equal to ``predict_proba``; the pipeline itself if not)."""
+        return compile_predictor(self.pipeline)
 
 
 def mlflow_reachable(settings: Settings, timeout: float = 2.0) -> bool:

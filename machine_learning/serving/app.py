@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from machine_learning.data.schema import FEATURE_COLUMNS, LABELS
 from machine_learning.errors import ConfigurationError
-from machine_learning.serving.fast_model import TREE_WALK_MAX_ROWS
+from machine_learning.inference.fast_model import TREE_WALK_MAX_ROWS
 from machine_learning.serving.provider import Provider, ServingModel, build_provider
 from machine_learning.serving.schemas import (
     ErrorResponse,

@@ -19,8 +19,8 @@ from mlflow import MlflowClient
 
 from machine_learning.data.schema import LABELS
 from machine_learning.errors import NotFoundError
+from machine_learning.inference.fast_model import Predictor, compile_predictor, probe_columns
 from machine_learning.inference.model import LoadedModel, load_model, resolve_version
-from machine_learning.serving.fast_model import Predictor, compile_predictor, probe_columns
 from machine_learning.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from machine_learning.data.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from machine_learning.data.validate import validate_players
-from machine_learning.serving import fast_model
-from machine_learning.serving.fast_model import (
+from machine_learning.inference import fast_model
+from machine_learning.inference.fast_model import (
     TREE_WALK_MAX_ROWS,
     CompiledPredictor,
     PipelinePredictor,

@@ -1,4 +1,4 @@
-"""A fast predictor compiled from the fitted Pipeline, for online serving.
+"""A fast predictor compiled from the fitted Pipeline, for online serving and batch scoring.
 
 ``Pipeline.predict_proba`` on one row costs 5-15 ms here, nearly all of it per-call overhead (pandas, input
 validation, 150 small OpenMP regions, one per tree). The compiled predictor does the same arithmetic on plain
