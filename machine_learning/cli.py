@@ -113,9 +113,10 @@ def _show_predictions(args: argparse.Namespace, settings: Settings) -> None:
 
     from machine_learning.inference.batch import as_day, daily_batch_locations
     from machine_learning.services import connect
+    from machine_learning.storage import parse_s3_uri
 
     _, outputs = daily_batch_locations(settings, as_day(args.date))
-    frame = connect(settings).store.read_parquet(outputs.predictions.split("/", 3)[3])
+    frame = connect(settings).store.read_parquet(parse_s3_uri(outputs.predictions)[1])
     print(f"{len(frame)} predictions in {outputs.predictions}; first {args.limit}:")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
         print(frame.head(args.limit).to_string(index=False))

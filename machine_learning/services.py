@@ -10,7 +10,7 @@ from typing import Any
 from mlflow import MlflowClient
 
 from machine_learning.settings import Settings
-from machine_learning.storage import ObjectStore, make_store, read_source_bytes
+from machine_learning.storage import ObjectStore, make_store, parse_s3_uri, read_source_bytes
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def upload_batch(source: str, store: ObjectStore, settings: Settings, batch_date
     data = read_source_bytes(source, None)
     if data.startswith(b"\x1f\x8b"):
         data = gzip.decompress(data)
-    return store.write_bytes(uri.split("/", 3)[3], data, content_type="text/csv")
+    return store.write_bytes(parse_s3_uri(uri)[1], data, content_type="text/csv")
 
 
 def upload_raw(source: str, store: ObjectStore, settings: Settings) -> str:

@@ -16,10 +16,10 @@ import pandas as pd
 
 from machine_learning.data.ingest import parse_raw_players
 from machine_learning.data.schema import DEMOGRAPHIC_COLUMNS, ID_COLUMN, LABEL_COLUMN
-from machine_learning.data.validate import ValidationResult, validate_players
+from machine_learning.data.validate import REASON_COLUMN, ValidationResult, enforce_quarantine_share, validate_players
 from machine_learning.errors import InvalidInputError, NotFoundError
 from machine_learning.settings import Settings
-from machine_learning.storage import ObjectStore, read_source_bytes, to_parquet_bytes
+from machine_learning.storage import ObjectStore, parse_s3_uri, read_source_bytes, to_parquet_bytes
 
 
 @dataclass(frozen=True)
@@ -138,18 +138,10 @@ def check_quarantine_share(result: ValidationResult, limit: float, source: str) 
         InvalidInputError: The share is above the limit.
 
     """
-    if result.quarantine_share <= limit:
-        return
-    reasons = ", ".join(f"{reason} ({count} rows)" for reason, count in list(result.reason_counts().items())[:5])
-    examples = result.quarantine[REASON_EXAMPLE_COLUMNS].head(3).to_dict("records")
-    raise InvalidInputError(
-        f"{source}: {len(result.quarantine)} of {result.input_rows} rows "
-        f"({result.quarantine_share:.1%}) failed validation, more than the {limit:.1%} allowed "
-        f"(MAX_QUARANTINE_SHARE): {reasons}; first rows: {examples}"
+    examples = result.quarantine[[ID_COLUMN, REASON_COLUMN]].head(3).to_dict("records")
+    enforce_quarantine_share(
+        len(result.quarantine), result.input_rows, result.reason_counts(), limit, source, f"; first rows: {examples}"
     )
-
-
-REASON_EXAMPLE_COLUMNS = [ID_COLUMN, "quarantine_reason"]
 
 
 def load_prepared_players(store: ObjectStore, settings: Settings) -> pd.DataFrame:
@@ -172,7 +164,7 @@ def load_prepared_players(store: ObjectStore, settings: Settings) -> pd.DataFram
         raise NotFoundError(
             f"no processed data for game title '{settings.game_title}': run data preparation first"
         ) from None
-    _, key = manifest.players_uri[5:].split("/", 1)
+    _, key = parse_s3_uri(manifest.players_uri)
     frame = store.read_parquet(key)
     if LABEL_COLUMN not in frame.columns:
         raise InvalidInputError(f"{manifest.players_uri} has no {LABEL_COLUMN} column")

@@ -17,6 +17,7 @@ from machine_learning.data.schema import (
     CategoryColumn,
     NumericColumn,
 )
+from machine_learning.errors import InvalidInputError
 
 REASON_COLUMN = "quarantine_reason"
 
@@ -28,12 +29,15 @@ class ValidationResult:
     Attributes:
         clean: Valid rows with proper dtypes, in input order.
         quarantine: Invalid rows as they arrived (text), with a ``quarantine_reason`` column.
+        reasons: Count of failures per reason kind (column and kind, without the value).
+        valid: One flag per input row, in input order: True where the row is in ``clean``.
 
     """
 
     clean: pd.DataFrame
     quarantine: pd.DataFrame
     reasons: dict[str, int] = field(default_factory=dict)
+    valid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def input_rows(self) -> int:
@@ -87,7 +91,37 @@ def validate_players(raw: pd.DataFrame) -> ValidationResult:
     quarantine = raw[bad].assign(**{REASON_COLUMN: joined.reindex(raw.index[bad]).to_numpy()})
     kinds: Counter[str] = Counter(_reason_kind(reason) for reason in failures)
     return ValidationResult(
-        clean=clean.reset_index(drop=True), quarantine=quarantine.reset_index(drop=True), reasons=dict(kinds)
+        clean=clean.reset_index(drop=True),
+        quarantine=quarantine.reset_index(drop=True),
+        reasons=dict(kinds),
+        valid=~np.asarray(bad),
+    )
+
+
+def enforce_quarantine_share(
+    quarantined: int, total: int, reasons: dict[str, int], limit: float, source: str, detail: str = ""
+) -> None:
+    """Reject a batch whose share of invalid rows is above the limit, naming the most common problems.
+
+    Args:
+        quarantined: Invalid rows.
+        total: Rows validated.
+        reasons: Failures per reason kind, most common first.
+        limit: Largest acceptable share of invalid rows (``MAX_QUARANTINE_SHARE``).
+        source: The batch's name, for the message.
+        detail: Appended to the message (e.g. the first rejected rows).
+
+    Raises:
+        InvalidInputError: The share is above the limit.
+
+    """
+    share = quarantined / total if total else 0.0
+    if share <= limit:
+        return
+    top = ", ".join(f"{reason} ({count} rows)" for reason, count in list(reasons.items())[:5])
+    raise InvalidInputError(
+        f"{source}: {quarantined} of {total} rows ({share:.1%}) failed validation, more than the {limit:.1%} "
+        f"allowed (MAX_QUARANTINE_SHARE): {top}{detail}"
     )
 
 

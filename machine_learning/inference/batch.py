@@ -23,12 +23,13 @@ import pyarrow.parquet as pq
 
 from machine_learning.data.ingest import select_schema_columns
 from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN
-from machine_learning.data.validate import ValidationResult, validate_players
+from machine_learning.data.validate import ValidationResult, enforce_quarantine_share, validate_players
 from machine_learning.errors import InvalidInputError, NotFoundError
 from machine_learning.inference.model import LoadedModel
 from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
+from machine_learning.training.train import PREDICTION_COLUMN as REFERENCE_PREDICTION
 
 DEFAULT_CHUNK_ROWS = 250_000
 
@@ -114,7 +115,14 @@ def score_batch(
         if result.input_rows == 0:
             raise InvalidInputError(f"{source} has a header but no rows")
         result.quarantine_reasons = dict(reasons.most_common())
-        _check_share(result, max_quarantine_share, source)
+        enforce_quarantine_share(
+            result.quarantined_rows,
+            result.input_rows,
+            result.quarantine_reasons,
+            max_quarantine_share,
+            source,
+            "; nothing was written",
+        )
         started = time.perf_counter()
         for name, target in _targets(outputs):
             result.outputs[name] = _publish(writers[name].close(), target, store)
@@ -137,18 +145,7 @@ def _write_chunk(writers: dict[str, _TableWriter], validation: ValidationResult,
         current = validation.clean[
             [ID_COLUMN, *FEATURE_COLUMNS, *([LABEL_COLUMN] if LABEL_COLUMN in validation.clean else [])]
         ]
-        writers["current"].write(current.assign(prediction=predictions[PREDICTION_COLUMN].to_numpy()))
-
-
-def _check_share(result: BatchResult, limit: float, source: str) -> None:
-    share = result.quarantined_rows / result.input_rows
-    if share <= limit:
-        return
-    top = ", ".join(f"{reason} ({count} rows)" for reason, count in list(result.quarantine_reasons.items())[:5])
-    raise InvalidInputError(
-        f"{source}: {result.quarantined_rows} of {result.input_rows} rows ({share:.1%}) failed validation, "
-        f"more than the {limit:.1%} allowed (MAX_QUARANTINE_SHARE): {top}; nothing was written"
-    )
+        writers["current"].write(current.assign(**{REFERENCE_PREDICTION: predictions[PREDICTION_COLUMN].to_numpy()}))
 
 
 def _timed_chunks(path: Path, name: str, chunk_rows: int, timings: defaultdict[str, float]) -> Iterator[pd.DataFrame]:

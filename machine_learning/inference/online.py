@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from machine_learning.data.schema import ID_COLUMN, LABELS, required_columns
@@ -135,9 +136,9 @@ def score_online_inputs(
     key = online_result_key(settings, request_id)
     raw = parse_online_inputs(inputs)
     validation = validate_players(raw)
-    valid_positions, rejected_positions = _positions(raw, validation.clean)
+    valid_positions, rejected_positions = np.flatnonzero(validation.valid), np.flatnonzero(~validation.valid)
     rejected = [
-        {"input_index": position, ID_COLUMN: raw.at[position, ID_COLUMN], "reason": reason}
+        {"input_index": int(position), ID_COLUMN: raw.at[position, ID_COLUMN], "reason": reason}
         for position, reason in zip(rejected_positions, validation.quarantine[REASON_COLUMN], strict=True)
     ]
     if validation.clean.empty:
@@ -146,7 +147,7 @@ def score_online_inputs(
     scored = predict_players(model, validation.clean, scored_at)
     predictions = [
         {
-            "input_index": position,
+            "input_index": int(position),
             ID_COLUMN: int(row[ID_COLUMN]),
             PREDICTION_COLUMN: str(row[PREDICTION_COLUMN]),
             **{probability_column(label): float(row[probability_column(label)]) for label in LABELS},
@@ -241,19 +242,3 @@ def _as_text(value: Any) -> str:
     if isinstance(value, bool | list | dict):
         return json.dumps(value)  # fails validation with the value shown, never coerced to 0/1
     return str(value)
-
-
-def _positions(raw: pd.DataFrame, clean: pd.DataFrame) -> tuple[list[int], list[int]]:
-    """Input positions of the valid rows and of the rejected rows, each in input order.
-
-    Valid rows have unique ids (validation rejects every row of a duplicated id), so a row is valid exactly when
-    its parsed ``PlayerID`` is among the valid ones.
-    """
-    valid_ids = set(clean[ID_COLUMN].tolist())
-    parsed = pd.to_numeric(raw[ID_COLUMN].str.strip(), errors="coerce")
-    is_valid = [bool(pd.notna(value) and value in valid_ids) for value in parsed]
-    valid = [position for position, ok in enumerate(is_valid) if ok]
-    rejected = [position for position, ok in enumerate(is_valid) if not ok]
-    if len(valid) != len(clean):
-        raise AssertionError("online inputs: valid rows could not be matched to their positions")
-    return valid, rejected

@@ -18,16 +18,6 @@ def probability_column(label: str) -> str:
     return f"probability_{label}"
 
 
-PREDICTION_COLUMNS: tuple[str, ...] = (
-    ID_COLUMN,
-    PREDICTION_COLUMN,
-    *(probability_column(label) for label in LABELS),
-    "model_name",
-    "model_version",
-    "scored_at",
-)
-
-
 def predict_players(model: LoadedModel, players: pd.DataFrame, scored_at: datetime | None = None) -> pd.DataFrame:
     """Score valid, typed player rows (as produced by validation), one output row per input row, in order.
 
