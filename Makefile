@@ -8,10 +8,12 @@ APP := $(LOCAL)/venv-app
 SERVICES := $(LOCAL)/venv-services
 APP_STAMP := $(APP)/.installed
 SERVICES_STAMP := $(SERVICES)/.installed
+CHECKOV := $(LOCAL)/venv-checkov
+CHECKOV_STAMP := $(CHECKOV)/.installed
 STACK_ENV := $(LOCAL)/stack/stack.env
 RUN := set -a && . $(STACK_ENV) && set +a &&
 
-.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-online bench-serve lock clean distclean
+.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-drift bench-online bench-serve triggers-clean lock clean distclean deploy-check destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,7 +49,7 @@ status: ## show which servers run, and the models in MLflow
 	@$(PYTHON) scripts/stack.py status
 	@$(RUN) $(APP)/bin/mlops status || true
 
-demo: up ## the first half of the lifecycle on the shipped data, through Mage
+demo: up ## the whole lifecycle through Mage: train, promote, score, then 7 simulated days with drift and retraining
 	@$(RUN) bash scripts/demo.sh
 
 test: setup ## unit, integration (live local servers) and end-to-end (mage run) tests
@@ -56,10 +58,28 @@ test: setup ## unit, integration (live local servers) and end-to-end (mage run) 
 test-unit: setup ## unit tests only (no servers)
 	@$(APP)/bin/python -m pytest tests/unit -q
 
-lint: setup ## ruff (lint + format check) and mypy
+lint: setup $(CHECKOV_STAMP) ## ruff (lint + format check), mypy, and the offline checks of terraform/ and docker/
 	@$(APP)/bin/ruff check .
 	@$(APP)/bin/ruff format --check .
 	@$(APP)/bin/mypy
+	@$(CHECKOV)/bin/python scripts/validate_deploy.py
+
+# checkov pins boto3 and friends that conflict with the app venv: it gets a small venv of its own (~1 min).
+$(CHECKOV_STAMP): requirements/checkov.lock
+	@test -x $(CHECKOV)/bin/python || $(PYTHON) -m venv $(CHECKOV)
+	@echo "installing the checkov venv ($(CHECKOV)) ..."
+	@$(CHECKOV)/bin/python -m pip install -q --upgrade "pip>=24"
+	@$(CHECKOV)/bin/python -m pip install -q -r requirements/checkov.lock
+	@touch $@
+
+deploy-check: $(CHECKOV_STAMP) ## offline checks of terraform/ and docker/: fmt (if installed), HCL parse, checkov
+	@$(CHECKOV)/bin/python scripts/validate_deploy.py
+
+destroy: ## terraform destroy of one AWS environment: make destroy ENV=dev (asks before deleting)
+	@test -n "$(ENV)" || { echo "usage: make destroy ENV=dev|staging|prod"; exit 1; }
+	@command -v terraform >/dev/null || { echo "error: terraform (>= 1.11) is not installed"; exit 1; }
+	cd terraform && terraform init -reconfigure -backend-config=env/$(ENV).backend.hcl \
+		&& terraform destroy -var-file=env/$(ENV).tfvars
 
 format: setup ## apply ruff's fixes and formatting
 	@$(APP)/bin/ruff check --fix .
@@ -74,8 +94,14 @@ bench-batch: setup ## print batch-scoring time per phase and peak memory for 1M 
 bench-serve: setup ## serving latency at 200 req/s, 1,000 players per request, and vs Mage's trigger (after make demo)
 	@if [ -f $(STACK_ENV) ]; then set -a && . $(STACK_ENV) && set +a; fi; $(APP)/bin/python bench/bench_serve.py
 
+bench-drift: setup ## time the nightly drift tests: 40k reference vs 10k current rows, with and without drift
+	@$(APP)/bin/python bench/bench_drift.py
+
 bench-online: setup ## latency of one online request through Mage (API trigger and /api/runs); needs `make demo`
 	@$(RUN) $(APP)/bin/python bench/bench_online_mage.py
+
+triggers-clean: ## strip Mage's runtime state (last_enabled_at) from triggers.yaml before committing
+	@sed -i '/^  last_enabled_at:/d' mage_project/pipelines/*/triggers.yaml
 
 lock: ## re-resolve requirements/*.in into fresh lock files (needs the registries)
 	@bash scripts/lock.sh

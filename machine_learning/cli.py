@@ -24,8 +24,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         The process exit code: 0 on success, 1 on a reported error, 2 on bad usage.
 
     """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["cleanup"]:
+        from machine_learning.deploy.cleanup import main as cleanup_main
+
+        return cleanup_main(arguments[1:])
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         settings = load_settings({"game_title": args.game_title} if args.game_title else None)
@@ -241,12 +246,57 @@ def _status(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _run_pipeline(args: argparse.Namespace, settings: Settings) -> None:
-    from machine_learning.orchestration import MageClient, run_pipeline
+    from machine_learning.orchestration import MageClient, run_pipeline, start_pipeline
 
     # The server's own GAME_TITLE may differ from the caller's: the run uses the caller's settings.
     variables = {"game_title": settings.game_title, **(json.loads(args.variables) if args.variables else {})}
-    run = run_pipeline(MageClient(settings), args.pipeline, variables, args.timeout, lambda line: print(f"   {line}"))
+    client = MageClient(settings)
+    if args.no_wait:
+        run_id = start_pipeline(client, args.pipeline, variables)
+        print(f"{args.pipeline} run {run_id} started: {client.run_url(args.pipeline, run_id)}")
+        return
+    run = run_pipeline(client, args.pipeline, variables, args.timeout, lambda line: print(f"   {line}"))
     print(f"{run.pipeline} run {run.run_id} {run.status} in {run.seconds:.0f}s: {run.url}")
+
+
+def _wait_run(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.orchestration import MageClient, wait_for_run
+
+    run = wait_for_run(MageClient(settings), args.pipeline, args.run_id, args.timeout)
+    print(f"{run.pipeline} run {run.run_id} {run.status} in {run.seconds:.0f}s: {run.url}")
+
+
+def _monitor(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.inference.batch import as_day
+    from machine_learning.monitoring.nightly import run_performance_monitoring
+
+    def refuse(variables: dict[str, Any]) -> int:
+        raise MLOpsError("drift calls for retraining, but --no-trigger was given: nothing started, nothing recorded")
+
+    run_performance_monitoring(settings, as_day(args.date), refuse if args.no_trigger else None)
+
+
+def _decision(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.inference.batch import as_day
+    from machine_learning.monitoring.decision import RETRAINING_PIPELINE, decision_key, describe_record
+    from machine_learning.orchestration import MageClient, wait_for_run
+    from machine_learning.services import connect
+
+    record = connect(settings).store.read_json(decision_key(settings, as_day(args.date)))
+    print(describe_record(record))
+    if args.json:
+        print(json.dumps(record, indent=2, default=str))
+    if args.wait and record.get("retraining_run_id"):
+        run = wait_for_run(
+            MageClient(settings), RETRAINING_PIPELINE, int(record["retraining_run_id"]), args.timeout, print
+        )
+        print(f"{run.pipeline} run {run.run_id} {run.status} in {run.seconds:.0f}s: {run.url}")
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.simulation import run_simulation
+
+    print(run_simulation(settings, args.day, args.players, args.drift, args.seed, args.source)["summary"])
 
 
 def _init_storage(args: argparse.Namespace, settings: Settings) -> None:
@@ -312,9 +362,40 @@ def _build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(command=_status)
     run = commands.add_parser("run-pipeline", help="run a Mage pipeline through its API trigger and wait for it")
-    run.add_argument("pipeline", help="data_preparation, training or model_selection")
+    run.add_argument("pipeline", help="a pipeline of mage_project/pipelines, e.g. training or batch_inference")
     run.add_argument("--variables", help="runtime variables as JSON")
     run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
+    run.add_argument("--no-wait", action="store_true", help="start the run, print its id and return")
     run.set_defaults(command=_run_pipeline)
+    wait = commands.add_parser("wait-run", help="wait for a Mage pipeline run to finish (fails if it failed)")
+    wait.add_argument("pipeline")
+    wait.add_argument("run_id", type=int)
+    wait.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
+    wait.set_defaults(command=_wait_run)
+    monitor = commands.add_parser("monitor", help="run the nightly drift tests of a day here (not in Mage)")
+    monitor.add_argument("--date", required=True, help="YYYY-MM-DD (a day batch inference scored)")
+    monitor.add_argument("--no-trigger", action="store_true", help="fail instead of starting retraining in Mage")
+    monitor.set_defaults(command=_monitor)
+    decision = commands.add_parser("decision", help="show a night's retraining decision")
+    decision.add_argument("--date", required=True, help="YYYY-MM-DD")
+    decision.add_argument("--wait", action="store_true", help="wait for the retraining run it started")
+    decision.add_argument("--json", action="store_true", help="also print the full record")
+    decision.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
+    decision.set_defaults(command=_decision)
+    simulate = commands.add_parser("simulate", help="write one simulated day of players (Sundays: the week's labels)")
+    simulate.add_argument("--day", required=True, help="YYYY-MM-DD")
+    simulate.add_argument("--players", type=int, default=2000, help="players in the day's batch (default 2000)")
+    simulate.add_argument(
+        "--drift",
+        action="append",
+        default=[],
+        metavar="KIND=STRENGTH",
+        help="session_length, sessions_per_week, genre_mix or playtime, strength in [0, 1]; repeatable",
+    )
+    simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    simulate.add_argument("--source", help="labelled player CSV to draw from (default: SIMULATOR_SOURCE or data/)")
+    simulate.set_defaults(command=_simulate)
     commands.add_parser("init-storage", help="create the S3 bucket if missing").set_defaults(command=_init_storage)
+    # Listed for --help only: main() hands `cleanup` to its own parser (it takes AWS tags, not these settings).
+    commands.add_parser("cleanup", help="delete AWS resources by tag: mlops cleanup --help", add_help=False)
     return parser

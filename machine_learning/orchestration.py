@@ -96,6 +96,65 @@ class MageClient:
         return payload
 
 
+def start_pipeline(client: MageClient, pipeline: str, variables: Mapping[str, Any] | None = None) -> int:
+    """Start a pipeline through its ``<pipeline>_api`` trigger without waiting; return the run id.
+
+    Args:
+        client: A logged-in Mage client.
+        pipeline: Pipeline uuid.
+        variables: Runtime variables for the blocks.
+
+    Returns:
+        The id of the started run.
+
+    """
+    return client.start_run(client.find_trigger(pipeline, f"{pipeline}_api"), variables or {})
+
+
+def wait_for_run(
+    client: MageClient,
+    pipeline: str,
+    run_id: int,
+    timeout: float = 900.0,
+    on_progress: Callable[[str], None] | None = None,
+) -> PipelineRun:
+    """Wait until a started run finishes.
+
+    Args:
+        client: A logged-in Mage client.
+        pipeline: Pipeline uuid.
+        run_id: The run.
+        timeout: Seconds to wait before giving up.
+        on_progress: Called with a short status line while waiting.
+
+    Returns:
+        The finished run.
+
+    Raises:
+        PipelineRunError: The run failed, was cancelled, or did not finish in time.
+
+    """
+    started = time.monotonic()
+    url = client.run_url(pipeline, run_id)
+    last = ""
+    while time.monotonic() - started < timeout:
+        run = client.get_run(run_id)
+        if run["status"] in FINISHED:
+            failed = tuple(b["block_uuid"] for b in run.get("block_runs", []) if b.get("status") == "failed")
+            result = PipelineRun(pipeline, run_id, run["status"], round(time.monotonic() - started, 1), url, failed)
+            if run["status"] != "completed":
+                where = f" in block {', '.join(failed)}" if failed else ""
+                reason = client.failure_reason(pipeline, run_id)
+                reason = f": {reason}" if reason else ""
+                raise PipelineRunError(f"{pipeline} run {run_id} {run['status']}{where}{reason} (logs: {url})")
+            return result
+        if on_progress and run["status"] != last:
+            last = run["status"]
+            on_progress(f"{pipeline}: {last}")
+        time.sleep(1.0)
+    raise PipelineRunError(f"{pipeline} run {run_id} did not finish within {timeout:.0f}s; see {url}")
+
+
 def run_pipeline(
     client: MageClient,
     pipeline: str,
@@ -120,25 +179,8 @@ def run_pipeline(
 
     """
     started = time.monotonic()
-    run_id = client.start_run(client.find_trigger(pipeline, f"{pipeline}_api"), variables or {})
-    url = client.run_url(pipeline, run_id)
-    last = ""
-    while time.monotonic() - started < timeout:
-        run = client.get_run(run_id)
-        if run["status"] in FINISHED:
-            failed = tuple(b["block_uuid"] for b in run.get("block_runs", []) if b.get("status") == "failed")
-            result = PipelineRun(pipeline, run_id, run["status"], round(time.monotonic() - started, 1), url, failed)
-            if run["status"] != "completed":
-                where = f" in block {', '.join(failed)}" if failed else ""
-                reason = client.failure_reason(pipeline, run_id)
-                reason = f": {reason}" if reason else ""
-                raise PipelineRunError(f"{pipeline} run {run_id} {run['status']}{where}{reason} (logs: {url})")
-            return result
-        if on_progress and run["status"] != last:
-            last = run["status"]
-            on_progress(f"{pipeline}: {last}")
-        time.sleep(1.0)
-    raise PipelineRunError(f"{pipeline} run {run_id} did not finish within {timeout:.0f}s; see {url}")
+    run_id = start_pipeline(client, pipeline, variables)
+    return wait_for_run(client, pipeline, run_id, timeout - (time.monotonic() - started), on_progress)
 
 
 def _parse_log_line(line: str) -> dict[str, Any]:

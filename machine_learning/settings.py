@@ -32,6 +32,12 @@ _ENV_NAMES: dict[str, str] = {
     "mage_url": "MAGE_URL",
     "mage_email": "DEFAULT_OWNER_EMAIL",
     "mage_password": "DEFAULT_OWNER_PASSWORD",
+    "drift_share_threshold": "DRIFT_SHARE_THRESHOLD",
+    "drift_columns": "DRIFT_COLUMNS",
+    "monitoring_window_days": "MONITORING_WINDOW_DAYS",
+    "retraining_cooldown_days": "RETRAINING_COOLDOWN_DAYS",
+    "evidently_workspace": "EVIDENTLY_WORKSPACE",
+    "evidently_url": "EVIDENTLY_URL",
 }
 
 
@@ -58,6 +64,14 @@ class Settings:
         mage_url: Mage server, for starting pipeline runs through its API.
         mage_email: Mage user that starts runs (the owner created from ``DEFAULT_OWNER_EMAIL``).
         mage_password: That user's password; never printed.
+        drift_share_threshold: Nightly tests fail when more than this share of columns drifted.
+        drift_columns: Comma-separated columns whose drift alone fails the nightly tests (the prediction is
+            always one of them).
+        monitoring_window_days: How many recent days of scored batches the nightly tests compare with the reference.
+        retraining_cooldown_days: After retraining is triggered, drift on the following days belongs to the same
+            episode and does not trigger it again until this many days have passed.
+        evidently_workspace: Folder (or ``s3://`` URI) of the Evidently workspace the reports and the UI share.
+        evidently_url: The Evidently UI, for links in messages.
 
     """
 
@@ -78,6 +92,12 @@ class Settings:
     mage_url: str = "http://127.0.0.1:6789"
     mage_email: str = ""
     mage_password: str = field(default="", repr=False)
+    drift_share_threshold: float = 0.3
+    drift_columns: str = "AvgSessionDurationMinutes,SessionsPerWeek"
+    monitoring_window_days: int = 1
+    retraining_cooldown_days: int = 7
+    evidently_workspace: str = "~/.cache/engagement-mlops/evidently"
+    evidently_url: str = "http://127.0.0.1:8001"
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):
@@ -100,6 +120,10 @@ class Settings:
             )
         if not 0.0 <= self.max_quarantine_share <= 1.0:
             raise ConfigurationError(f"MAX_QUARANTINE_SHARE must be between 0 and 1, got {self.max_quarantine_share}")
+        if not 0.0 < self.drift_share_threshold <= 1.0:
+            raise ConfigurationError(f"DRIFT_SHARE_THRESHOLD must be in (0, 1], got {self.drift_share_threshold}")
+        if self.monitoring_window_days < 1 or self.retraining_cooldown_days < 0:
+            raise ConfigurationError("MONITORING_WINDOW_DAYS must be >= 1 and RETRAINING_COOLDOWN_DAYS >= 0")
 
     @property
     def model_name(self) -> str:
@@ -110,6 +134,11 @@ class Settings:
     def experiment_name(self) -> str:
         """MLflow experiment name."""
         return f"{self.game_title}-engagement"
+
+    @property
+    def monitored_columns(self) -> tuple[str, ...]:
+        """Columns named in ``DRIFT_COLUMNS``, in order, without blanks."""
+        return tuple(name.strip() for name in self.drift_columns.split(",") if name.strip())
 
     @property
     def s3_prefix(self) -> str:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: the shipped dataset through data_preparation -> training -> model_selection, run by the Mage server
-# through each pipeline's API trigger, so every run is visible in the Mage UI with its logs.
-# Called by `make demo` with the stack's environment loaded.
+# The demo: the shipped dataset through data_preparation -> training -> model_selection -> batch_inference, then
+# DEMO_DAYS simulated days (default 7) with drift injected midway: each day is scored, tested for drift and
+# reported on; drift triggers retraining once. Every run goes through the Mage server's API triggers, so it is
+# visible in the Mage UI with its logs. Called by `make demo` with the stack's environment loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MLOPS=.local/venv-app/bin/mlops
@@ -25,10 +26,64 @@ echo "== scoring today's batch ($today) with the production model, in Mage"
 "$MLOPS" predictions --date "$today" --limit 5
 echo "== the same model over HTTP (serving API), one player"
 "$MLOPS" serving-check --url "http://127.0.0.1:${SERVING_PORT:-8080}"
+
+# Part two: the closed loop over simulated days. The days end on a Sunday midway, so that day's labels (published
+# weekly, when the week ends) already include the first drifted day when drift triggers retraining.
+DAYS=${DEMO_DAYS:-7}
+PLAYERS=${DEMO_PLAYERS:-2000}
+DRIFT=${DEMO_DRIFT:-session_length=0.5}
+DRIFT_FROM=$(((DAYS + 2) / 2))
+mapfile -t days < <(.local/venv-app/bin/python - "$DAYS" "$DRIFT_FROM" <<'PY'
+import sys
+from datetime import date, timedelta
+
+count, drift_from = int(sys.argv[1]), int(sys.argv[2])
+today = date.today()
+# The drift day is the latest Sunday that leaves every simulated day before today.
+sunday = today - timedelta(days=today.isoweekday() % 7)
+while sunday + timedelta(days=count - drift_from) >= today:
+    sunday -= timedelta(days=7)
+for offset in range(count):
+    print(sunday + timedelta(days=offset - drift_from + 1))
+PY
+)
+reports=()
+echo "== simulating $DAYS days of $PLAYERS players (${days[0]} .. ${days[-1]}); drift $DRIFT from day $DRIFT_FROM"
+for i in "${!days[@]}"; do
+  day=${days[$i]}
+  n=$((i + 1))
+  drift_args=()
+  note="no drift"
+  if ((n >= DRIFT_FROM)); then
+    drift_args=(--drift "$DRIFT")
+    note="drift $DRIFT"
+  fi
+  echo "-- day $n/$DAYS $day ($(date -d "$day" +%A), $note)"
+  "$MLOPS" simulate --day "$day" --players "$PLAYERS" --seed "$n" "${drift_args[@]}" | sed 's/^/   /'
+  vars="{\"batch_date\": \"$day\"}"
+  "$MLOPS" run-pipeline batch_inference --variables "$vars" | tail -1 | sed 's/^/   /'
+  "$MLOPS" run-pipeline performance_monitoring --variables "$vars" | tail -1 | sed 's/^/   /'
+  decision=$("$MLOPS" decision --date "$day" --wait --json)
+  sed -n '1p;/^retraining\|^   retraining/p' <<<"$decision" | sed 's/^/   /'
+  if grep -q '"retraining_triggered": true' <<<"$decision"; then
+    echo "   models after retraining and model selection:"
+    "$MLOPS" status | sed 's/^/     /'
+  fi
+  # Reports do not feed any decision: they run in Mage while the next day goes on.
+  started_run=$("$MLOPS" run-pipeline performance_reports --variables "$vars" --no-wait)
+  echo "   $started_run"
+  reports+=("$(awk '{print $3}' <<<"$started_run")")
+done
+echo "== waiting for the daily reports"
+for run_id in "${reports[@]}"; do
+  "$MLOPS" wait-run performance_reports "$run_id" | sed 's/^/   /'
+done
 cat <<MSG
 == done in $((SECONDS - started))s. Look around:
-   Mage     ${MAGE_URL:-http://127.0.0.1:6789}   runs of the three pipelines (login $DEFAULT_OWNER_EMAIL; password: DEFAULT_OWNER_PASSWORD in .local/stack/stack.env)
-   MLflow   $MLFLOW_TRACKING_URI   experiment and registered model "${GAME_TITLE:-demo-game}-engagement"
+   Mage     ${MAGE_URL:-http://127.0.0.1:6789}   every run above, with logs; each pipeline's schedule under Triggers (login $DEFAULT_OWNER_EMAIL; password: DEFAULT_OWNER_PASSWORD in .local/stack/stack.env)
+   MLflow   $MLFLOW_TRACKING_URI   experiment and registered model "${GAME_TITLE:-demo-game}-engagement" (aliases,
+            selection decisions as version tags); experiment "${GAME_TITLE:-demo-game}-monitoring": one run per night
+   Evidently ${EVIDENTLY_URL:-http://127.0.0.1:8001}   project "${GAME_TITLE:-demo-game}": drift over the simulated days, reports, test suites
    Serving  http://127.0.0.1:${SERVING_PORT:-8080}/docs   the production model over HTTP (token: SERVING_TOKEN in .local/stack/stack.env)
    S3       $AWS_ENDPOINT_URL   bucket $S3_BUCKET (credentials in .local/stack/stack.env)
    Stop everything with: make down

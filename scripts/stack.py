@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Local stack without Docker: S3 server, MLflow and Mage as plain processes on 127.0.0.1.
+"""Local stack without Docker: S3, MLflow, the Evidently UI, Mage and the serving API as processes on 127.0.0.1.
 
-Usage: stack.py up|down|status|env [--components s3,mlflow,mage]
+Usage: stack.py up|down|status|env [--components s3,mlflow,evidently,mage,serving]
 
 Each server runs in its own process group (setsid) and is stopped by that group, never by name. All state
 (data, logs, pid files, generated secrets) lives under LOCAL_STATE_DIR (default .local/stack). Standard library
@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
-ALL_COMPONENTS = ("s3", "mlflow", "mage", "serving")
+ALL_COMPONENTS = ("s3", "mlflow", "evidently", "mage", "serving")
 
 
 @dataclass
@@ -73,6 +73,7 @@ def load_or_create_env(state: Path) -> dict[str, str]:
 
 def _fresh_env(state: Path) -> dict[str, str]:
     s3_port, mlflow_port = port_of("S3_PORT", 8333), port_of("MLFLOW_PORT", 5000)
+    evidently_port = port_of("EVIDENTLY_PORT", 8001)
     return {
         "AWS_ACCESS_KEY_ID": "local" + secrets.token_hex(6),
         "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(24),
@@ -86,6 +87,9 @@ def _fresh_env(state: Path) -> dict[str, str]:
         "JWT_SECRET": secrets.token_urlsafe(32),
         "SERVING_TOKEN": secrets.token_urlsafe(24),
         "MODEL_CACHE_DIR": str(state / "model-cache"),
+        # Shared by the Evidently UI and Mage's blocks (which get this environment), so reports appear in the UI.
+        "EVIDENTLY_WORKSPACE": str(state / "evidently"),
+        "EVIDENTLY_URL": f"http://127.0.0.1:{evidently_port}",
     }
 
 
@@ -102,6 +106,7 @@ def build_components(state: Path, env: dict[str, str]) -> dict[str, Component]:
     services_bin, app_bin = LOCAL / "venv-services" / "bin", LOCAL / "venv-app" / "bin"
     s3_port = int(env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
     mlflow_port = int(env["MLFLOW_TRACKING_URI"].rsplit(":", 1)[1])
+    evidently_port = int(env["EVIDENTLY_URL"].rsplit(":", 1)[1])
     mage_port = port_of("MAGE_PORT", 6789)
     serving_port = port_of("SERVING_PORT", 8080)
     if os.environ.get("S3_SERVER", "seaweedfs") == "moto":
@@ -115,6 +120,10 @@ def build_components(state: Path, env: dict[str, str]) -> dict[str, Component]:
         str(services_bin / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mlflow_port),
         "--workers", "2", "--backend-store-uri", f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
         "--artifacts-destination", f"s3://{env['S3_BUCKET']}/mlflow",
+    ]  # fmt: skip
+    evidently_argv = [
+        str(app_bin / "evidently"), "ui", "--workspace", env["EVIDENTLY_WORKSPACE"], "--host", "127.0.0.1",
+        "--port", str(evidently_port),
     ]  # fmt: skip
     mage_argv = [
         str(app_bin / "mage"),
@@ -135,13 +144,27 @@ def build_components(state: Path, env: dict[str, str]) -> dict[str, Component]:
             f"http://127.0.0.1:{mlflow_port}",
             env={"MLFLOW_S3_ENDPOINT_URL": env["AWS_ENDPOINT_URL"]},
         ),
+        "evidently": Component(
+            "evidently",
+            evidently_port,
+            evidently_argv,
+            f"http://127.0.0.1:{evidently_port}/api/projects",
+            f"http://127.0.0.1:{evidently_port}",
+            env={"DO_NOT_TRACK": "1"},  # the UI otherwise sends usage events to Evidently's server
+            timeout=60.0,
+        ),
         "mage": Component(
             "mage",
             mage_port,
             mage_argv,
             f"http://127.0.0.1:{mage_port}/api/status",
             f"http://127.0.0.1:{mage_port}",
-            env={"REQUIRE_USER_AUTHENTICATION": "1", "SCHEDULER_TRIGGER_INTERVAL": "1"},
+            env={
+                "REQUIRE_USER_AUTHENTICATION": "1",
+                "SCHEDULER_TRIGGER_INTERVAL": "1",
+                # Blocks that start other pipelines (drift -> retraining) call back into this server.
+                "MAGE_URL": f"http://127.0.0.1:{mage_port}",
+            },
             timeout=180.0,
         ),
         # /health is 503 until a model is in production: answering at all means the API is up.
@@ -197,9 +220,13 @@ def check_ports_free(components: list[Component], state: Path) -> None:
     """Refuse to start anything when a port we need is taken, so a failed `up` leaves nothing half-started."""
     for component in components:
         if running_pgid(state, component.name) is None and port_in_use(component.port):
-            variable = {"s3": "S3_PORT", "mlflow": "MLFLOW_PORT", "mage": "MAGE_PORT", "serving": "SERVING_PORT"}[
-                component.name
-            ]
+            variable = {
+                "s3": "S3_PORT",
+                "mlflow": "MLFLOW_PORT",
+                "evidently": "EVIDENTLY_PORT",
+                "mage": "MAGE_PORT",
+                "serving": "SERVING_PORT",
+            }[component.name]
             raise SystemExit(
                 f"error: port {component.port} for {component.name} is already taken by another program; "
                 f"stop it, or pick another port with {variable}=... (for an existing stack, also edit "
@@ -209,7 +236,7 @@ def check_ports_free(components: list[Component], state: Path) -> None:
 
 def start(component: Component, state: Path, env: dict[str, str]) -> None:
     if running_pgid(state, component.name):
-        print(f"  {component.name:<7} already running      {component.ui_url}")
+        print(f"  {component.name:<9} already running      {component.ui_url}")
         return
     executable = Path(component.argv[0])
     if not executable.exists():
@@ -231,7 +258,7 @@ def start(component: Component, state: Path, env: dict[str, str]) -> None:
         )
     pid_file(state, component.name).write_text(str(process.pid))
     wait_healthy(component, process, log_path)
-    print(f"  {component.name:<7} up (pid {process.pid:<7})  {component.ui_url}")
+    print(f"  {component.name:<9} up (pid {process.pid:<7})  {component.ui_url}")
 
 
 def wait_healthy(component: Component, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -277,7 +304,7 @@ def stop(name: str, state: Path) -> None:
     else:
         os.killpg(pgid, signal.SIGKILL)
     pid_file(state, name).unlink(missing_ok=True)
-    print(f"  {name:<7} stopped")
+    print(f"  {name:<9} stopped")
 
 
 def main() -> int:
@@ -309,7 +336,7 @@ def main() -> int:
             pgid = running_pgid(state, name)
             healthy = pgid is not None and is_healthy(components[name].health_url, components[name].any_answer_is_up)
             label = "up" if healthy else ("starting/unhealthy" if pgid else "down")
-            print(f"  {name:<7} {label:<20} {components[name].ui_url}")
+            print(f"  {name:<9} {label:<20} {components[name].ui_url}")
     return 0
 
 

@@ -285,7 +285,10 @@ def _replay(body: bytes, receive: Any) -> Any:
 
 
 def main() -> None:
-    """Run the API with one uvicorn worker on 127.0.0.1:``SERVING_PORT`` (default 8080)."""
+    """Run the API with one uvicorn worker on ``SERVING_HOST``:``SERVING_PORT`` (default 127.0.0.1:8080).
+
+    Containers set ``SERVING_HOST=0.0.0.0`` so the load balancer can reach them; locally it stays on loopback.
+    """
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -294,6 +297,7 @@ def main() -> None:
         app = create_app(settings, build_provider(settings))
     except ConfigurationError as error:
         sys.exit(f"error: {error}")
+    host = os.environ.get("SERVING_HOST", "127.0.0.1")
     port = int(os.environ.get("SERVING_PORT", "8080"))
     # No access log: one line per request costs more than scoring does. Errors are still logged.
-    uvicorn.run(app, host="127.0.0.1", port=port, workers=1, access_log=False, log_level="info")
+    uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="info")

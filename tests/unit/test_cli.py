@@ -196,3 +196,37 @@ def test_a_batch_of_bad_rows_is_rejected_before_anything_is_written(command, dat
     line = _single_error_line(capsys)
     assert message in line
     assert "MAX_QUARANTINE_SHARE" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--drift", "speed=0.5"], "session_length, sessions_per_week, genre_mix, playtime"),
+        (["--drift", "session_length=2"], "must be in [0, 1]"),
+        (["--players", "0"], "players must be between"),
+    ],
+    ids=["unknown-drift", "strength-above-one", "no-players"],
+)
+def test_simulate_rejects_bad_arguments_before_connecting(argv, message, capsys):
+    assert main(["simulate", "--day", "2026-11-20", *argv]) == 1
+    assert message in _single_error_line(capsys)
+
+
+def test_simulate_writes_a_day_and_prints_one_line(monkeypatch, make_csv_file, capsys):
+    from unit_helpers import FakeS3
+
+    from machine_learning import services
+    from machine_learning.storage import ObjectStore
+
+    store = ObjectStore(client=FakeS3(), bucket="mlops")
+    monkeypatch.setattr(services, "connect", lambda settings: services.Services(store=store, mlflow=None))
+    source = make_csv_file(csv_bytes(raw_rows(30)))
+    argv = ["simulate", "--day", "2026-11-22", "--players", "50", "--drift", "session_length=0.5", "--source", source]
+
+    assert main(argv) == 0
+
+    assert capsys.readouterr().out == (
+        "2026-11-22: 50 players (drift session_length=0.5) -> s3://mlops/demo-game/batches/date=2026-11-22/"
+        "players.csv; labels published for 2026-11-22..2026-11-22\n"
+    )
+    assert store.exists("demo-game/labels/date=2026-11-22/labels.parquet")

@@ -1,0 +1,1 @@
+"""Deployment helpers: the serving entry point of the container image and the tag-based AWS cleanup."""

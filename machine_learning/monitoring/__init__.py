@@ -1,0 +1,1 @@
+"""Monitoring: nightly drift tests that decide on retraining, and daily Evidently reports."""

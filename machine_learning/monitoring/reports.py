@@ -1,0 +1,203 @@
+"""Daily Evidently reports, the performance_reports pipeline.
+
+Data quality, data drift, prediction drift, and model quality once the day's labels arrived. Each becomes a
+snapshot in the title's Evidently project, and an HTML copy goes to S3.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+from machine_learning.data.schema import (
+    CATEGORICAL_FEATURES,
+    FEATURE_COLUMNS,
+    ID_COLUMN,
+    LABEL_COLUMN,
+    LABELS,
+    NUMERIC_FEATURES,
+)
+from machine_learning.monitoring.workspace import (
+    DATA_DRIFT,
+    DATA_QUALITY,
+    MODEL_QUALITY,
+    PREDICTION_DRIFT,
+    add_snapshot,
+    describe_run,
+    open_project,
+)
+from machine_learning.settings import Settings
+from machine_learning.training.train import PREDICTION_COLUMN
+
+DATE_COLUMN = "date"
+
+
+def build_reports(
+    reference: pd.DataFrame, current: pd.DataFrame, labelled: pd.DataFrame | None, day: str
+) -> dict[str, Any]:
+    """Run the day's Evidently reports.
+
+    Args:
+        reference: The production model's reference data (features, ``EngagementLevel``, ``prediction`` and
+            ``split``).
+        current: The scored players of the window (features and ``prediction``; other columns are ignored).
+        labelled: The current rows that have ground truth (with ``EngagementLevel``), or ``None``.
+        day: The day the reports describe, ``YYYY-MM-DD`` (their timestamp and tags).
+
+    Returns:
+        Run ``Report`` objects by name: ``data_quality``, ``data_drift``, ``prediction_drift``, and
+        ``model_quality`` only when ``labelled`` has rows.
+
+    """
+    from evidently import ColumnMapping
+    from evidently.metric_preset import DataDriftPreset, DataQualityPreset
+    from evidently.metrics import (
+        ClassificationClassBalance,
+        ClassificationConfusionMatrix,
+        ClassificationQualityByClass,
+        ClassificationQualityMetric,
+        ColumnCategoryMetric,
+        ColumnDriftMetric,
+    )
+    from evidently.report import Report
+
+    inputs = [*FEATURE_COLUMNS, PREDICTION_COLUMN]
+    unlabelled = ColumnMapping(
+        target=None,
+        prediction=PREDICTION_COLUMN,
+        numerical_features=list(NUMERIC_FEATURES),
+        categorical_features=list(CATEGORICAL_FEATURES),
+    )
+    plans: dict[str, list[Any]] = {
+        DATA_QUALITY: [DataQualityPreset()],
+        DATA_DRIFT: [DataDriftPreset(columns=list(FEATURE_COLUMNS))],
+        PREDICTION_DRIFT: [
+            ColumnDriftMetric(column_name=PREDICTION_COLUMN),
+            *(ColumnCategoryMetric(column_name=PREDICTION_COLUMN, category=label) for label in LABELS),
+        ],
+    }
+    reports: dict[str, Any] = {}
+    for kind, metrics in plans.items():
+        report = Report(metrics=metrics, **describe_run(kind, day))
+        report.run(reference_data=reference[inputs], current_data=current[inputs], column_mapping=unlabelled)
+        reports[kind] = report
+    if labelled is not None and len(labelled) > 0:
+        # Reference quality on the held-out rows when there are some: training rows would flatter the model.
+        held_out = reference[reference["split"] == "test"] if "split" in reference else reference
+        held_out = reference if held_out.empty else held_out
+        report = Report(
+            metrics=[
+                ClassificationQualityMetric(),
+                ClassificationClassBalance(),
+                ClassificationConfusionMatrix(),
+                ClassificationQualityByClass(),
+            ],
+            **describe_run(MODEL_QUALITY, day),
+        )
+        report.run(
+            reference_data=held_out[[*inputs, LABEL_COLUMN]],
+            current_data=labelled[[*inputs, LABEL_COLUMN]],
+            column_mapping=ColumnMapping(
+                target=LABEL_COLUMN,
+                prediction=PREDICTION_COLUMN,
+                numerical_features=list(NUMERIC_FEATURES),
+                categorical_features=list(CATEGORICAL_FEATURES),
+            ),
+        )
+        reports[MODEL_QUALITY] = report
+    return reports
+
+
+def join_labels(current: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Keep the current rows that have ground truth, adding ``EngagementLevel`` (joined on PlayerID and date)."""
+    keys = [ID_COLUMN, DATE_COLUMN]
+    left = current.drop(columns=[LABEL_COLUMN], errors="ignore").assign(**{ID_COLUMN: current[ID_COLUMN].astype(str)})
+    right = labels[[*keys, LABEL_COLUMN]].assign(**{ID_COLUMN: labels[ID_COLUMN].astype(str)})
+    return left.merge(right.drop_duplicates(keys), on=keys, how="inner")
+
+
+def find_metric_result(report: Any, metric_id: str) -> dict[str, Any] | None:
+    """Return the result of the first metric of this kind in a run report, as a dict (``None`` if absent)."""
+    for metric in report.as_dict()["metrics"]:
+        if metric["metric"] == metric_id:
+            return dict(metric["result"])
+    return None
+
+
+def render_html(report: Any) -> bytes:
+    """Render the report as one self-contained HTML file (Evidently's single-file format)."""
+    buffer = io.StringIO()
+    report.save_html(buffer)
+    return buffer.getvalue().encode("utf-8")
+
+
+def run_performance_reports(settings: Settings, day: date | datetime | str | None = None) -> dict[str, Any]:
+    """Build the day's reports, add them to the Evidently workspace and store HTML copies in S3.
+
+    The whole performance_reports pipeline as one call.
+
+    Args:
+        settings: Everything about where things live (``EVIDENTLY_WORKSPACE``, ``MONITORING_WINDOW_DAYS``, ...).
+        day: The day (date, Mage ``execution_date`` or ``YYYY-MM-DD``); today when omitted.
+
+    Returns:
+        Day, model version, snapshot ids and HTML URIs by report, share of drifted columns, accuracy (``None``
+        without labels) and the project's URL in the Evidently UI.
+
+    Raises:
+        NotFoundError: No model in production, or no scored batch in the window.
+
+    """
+    from machine_learning.inference.batch import as_day
+    from machine_learning.monitoring.data import (
+        load_current_data,
+        load_labels,
+        load_reference_data,
+        report_key,
+        window_days,
+    )
+    from machine_learning.services import connect
+
+    day = as_day(day)
+    started = time.perf_counter()
+    services = connect(settings)
+    reference = load_reference_data(services.mlflow, services.store, settings)
+    current = load_current_data(services.store, settings, day, settings.monitoring_window_days)
+    labels = load_labels(services.store, settings, window_days(day, settings.monitoring_window_days))
+    labelled = join_labels(current, labels)
+    reports = build_reports(reference.frame, current, labelled, day)
+    opened = open_project(settings)
+    snapshots: dict[str, str] = {}
+    html: dict[str, str] = {}
+    for name, report in reports.items():
+        report.metadata["model_version"] = reference.model_version
+        report.tags.append(f"model_version={reference.model_version}")
+        snapshots[name] = add_snapshot(settings, report, opened)
+        html[name] = services.store.write_bytes(
+            report_key(settings, day, name), render_html(report), content_type="text/html"
+        )
+        print(f"{day}: {name} report -> snapshot {snapshots[name]}, {html[name]}")
+    drift = find_metric_result(reports[DATA_DRIFT], "DatasetDriftMetric") or {}
+    quality = (
+        find_metric_result(reports[MODEL_QUALITY], "ClassificationQualityMetric") if MODEL_QUALITY in reports else None
+    )
+    project_url = f"{settings.evidently_url.rstrip('/')}/projects/{opened.project.id}"
+    print(
+        f"{day}: {len(current)} scored and {len(labelled)} labelled players vs {len(reference.frame)} reference rows "
+        f"in {time.perf_counter() - started:.1f}s; dashboard {project_url}"
+    )
+    return {
+        "day": day,
+        "model_version": reference.model_version,
+        "current_rows": len(current),
+        "labelled_rows": len(labelled),
+        "snapshots": snapshots,
+        "html": html,
+        "share_of_drifted_columns": drift.get("share_of_drifted_columns"),
+        "accuracy": quality["current"]["accuracy"] if quality else None,
+        "project_url": project_url,
+    }

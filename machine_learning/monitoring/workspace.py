@@ -1,0 +1,292 @@
+"""The Evidently workspace the reports and the UI share: one project per game title, its dashboard, snapshots.
+
+Evidently is imported inside the functions: importing it takes seconds, and the CLI and the serving API import
+this package eagerly.
+
+Every snapshot is labelled by :func:`describe_run`: metadata ``kind`` and ``day`` (also as tags ``kind=<kind>``,
+``day=<day>``) and the simulated day as its timestamp, so the dashboard's panels pick their reports by ``kind`` and
+order them by day. Ids are derived from the title (project, panels) and from title, kind and day (snapshots):
+opening the project twice never duplicates it or its panels, and re-running a day replaces that day's snapshot.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from machine_learning.data.schema import LABELS
+from machine_learning.settings import Settings
+from machine_learning.training.train import PREDICTION_COLUMN
+
+# Kinds of snapshot; the nightly drift TestSuite (monitoring/drift.py) uses DRIFT_TESTS.
+DATA_QUALITY = "data_quality"
+DATA_DRIFT = "data_drift"
+PREDICTION_DRIFT = "prediction_drift"
+MODEL_QUALITY = "model_quality"
+DRIFT_TESTS = "drift_tests"
+
+
+class OpenProject(NamedTuple):
+    """The opened workspace and the title's project in it (unpacks as ``workspace, project``)."""
+
+    workspace: Any
+    project: Any
+
+
+def stable_uuid(*parts: str) -> uuid.UUID:
+    """Derive a UUID that is always the same for the same parts (version 4, which Evidently's models require)."""
+    digest = hashlib.sha256("\x1f".join(("engagement-mlops", *parts)).encode()).digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
+
+
+def day_timestamp(day: str) -> datetime:
+    """Midnight of a ``YYYY-MM-DD`` day, naive like the timestamps Evidently compares it with."""
+    return datetime.combine(date.fromisoformat(day), datetime.min.time())
+
+
+def describe_run(kind: str, day: str, model_version: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``Report``/``TestSuite``: the day as timestamp, and the tags the dashboard filters on.
+
+    Args:
+        kind: What the run is (``data_drift``, ``drift_tests``, ...).
+        day: The simulated day it describes, ``YYYY-MM-DD``.
+        model_version: The production model version whose data it compares, when known.
+
+    Returns:
+        ``timestamp``, ``tags`` and ``metadata``, e.g. ``Report(metrics=..., **describe_run("data_drift", day))``.
+
+    """
+    metadata = {"kind": kind, "day": day, **({"model_version": model_version} if model_version else {})}
+    return {
+        "timestamp": day_timestamp(day),
+        "tags": [f"{key}={value}" for key, value in metadata.items()],
+        "metadata": metadata,
+    }
+
+
+def workspace_location(settings: Settings) -> str:
+    """Return the workspace folder (``~`` expanded, created) or its ``s3://`` URI, from ``EVIDENTLY_WORKSPACE``."""
+    if settings.evidently_workspace.startswith("s3://"):
+        return settings.evidently_workspace
+    folder = Path(settings.evidently_workspace).expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder)
+
+
+@contextmanager
+def lock_workspace(location: str) -> Iterator[None]:
+    """Hold the workspace's lock file while reading or writing it.
+
+    Evidently writes its JSON files in place, so a reader (another run opening the workspace) must never see one
+    half-written. Not needed, and not possible, for an ``s3://`` workspace.
+    """
+    if location.startswith("s3://"):
+        yield
+        return
+    with open(Path(location) / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_project(settings: Settings) -> OpenProject:
+    """Open the workspace and the title's project, creating it, and make sure its dashboard is current.
+
+    The project is named after the game title. A new one gets an id derived from the title, so two runs that
+    create it at the same time write the same folder instead of two projects. The dashboard is rebuilt from
+    :func:`build_dashboard` and saved only when it differs from the stored one.
+
+    Args:
+        settings: Names the workspace (``EVIDENTLY_WORKSPACE``) and the title.
+
+    Returns:
+        The workspace and the project.
+
+    """
+    from evidently.ui.base import Project
+    from evidently.ui.workspace import Workspace
+
+    location, title = workspace_location(settings), settings.game_title
+    dashboard = build_dashboard(title)
+    with lock_workspace(location):
+        workspace = Workspace.create(location)
+        project = find_project(workspace, title)
+        if project is None:
+            description = f"Daily Evidently reports and nightly drift tests of {title}'s engagement model"
+            project = Project(id=stable_uuid("project", title), name=title, description=description)
+            project = workspace.add_project(project)
+        if project.dashboard.json() != dashboard.json():
+            project.dashboard = dashboard
+            project.save()
+    return OpenProject(workspace, project)
+
+
+def find_project(workspace: Any, title: str) -> Any | None:
+    """Find the project named ``title``: the one with the title's stable id if several exist, else the oldest."""
+    matches = workspace.search_project(title)
+    if not matches:
+        return None
+    preferred = stable_uuid("project", title)
+    return min(matches, key=lambda p: (p.id != preferred, p.created_at or datetime.min, str(p.id)))
+
+
+def add_snapshot(settings: Settings, run_object: Any, opened: OpenProject | None = None) -> str:
+    """Add a run ``Report`` or ``TestSuite`` to the title's project as a snapshot.
+
+    A run labelled by :func:`describe_run` gets an id derived from title, kind and day, so running a day again
+    replaces its snapshot instead of adding a second point to the dashboard.
+
+    Args:
+        settings: Names the workspace and the title.
+        run_object: A Report or TestSuite that has been run.
+        opened: The already opened project (saves re-reading the workspace for several snapshots).
+
+    Returns:
+        The snapshot id.
+
+    """
+    workspace, project = opened or open_project(settings)
+    kind, day = run_object.metadata.get("kind"), run_object.metadata.get("day")
+    if isinstance(kind, str) and isinstance(day, str):
+        run_object.id = stable_uuid("snapshot", settings.game_title, kind, day)
+    snapshot = run_object.to_snapshot()
+    with lock_workspace(workspace_location(settings)):
+        workspace.add_snapshot(project.id, snapshot)
+    refresh_ui(settings, str(project.id))
+    return str(run_object.id)
+
+
+def refresh_ui(settings: Settings, project_id: str) -> bool:
+    """Ask a running Evidently UI to re-read the project's snapshots (best effort).
+
+    A local workspace refreshes itself (the UI watches its folder); an ``s3://`` workspace does not. The UI not
+    running is fine: it reads everything when it starts.
+
+    Returns:
+        Whether the UI confirmed the reload.
+
+    """
+    url = f"{settings.evidently_url.rstrip('/')}/api/projects/{project_id}/reload"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - URL from settings
+            return bool(response.status < 300)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def build_dashboard(title: str) -> Any:
+    """Build the dashboard: drift over time, predictions, accuracy once labels exist, drift-test results."""
+    from evidently.renderers.html_widgets import WidgetSize
+    from evidently.ui.dashboards import (
+        CounterAgg,
+        DashboardConfig,
+        DashboardPanelCounter,
+        DashboardPanelPlot,
+        DashboardPanelTestSuite,
+        PanelValue,
+        PlotType,
+        ReportFilter,
+        TestSuitePanelType,
+    )
+
+    def only(kind: str, test_suites: bool = False) -> Any:
+        # By metadata, which every snapshot labelled by describe_run (or by hand with a "kind") carries.
+        return ReportFilter(metadata_values={"kind": kind}, tag_values=[], include_test_suites=test_suites)
+
+    def value(metric_id: str, path: str, legend: str, **args: Any) -> Any:
+        return PanelValue(metric_id=metric_id, field_path=path, legend=legend, metric_args=args)
+
+    def panel_id(name: str) -> uuid.UUID:
+        return stable_uuid("panel", title, name)
+
+    share = value("DatasetDriftMetric", "share_of_drifted_columns", "share of drifted columns")
+    accuracy = value("ClassificationQualityMetric", "current.accuracy", "accuracy")
+    panels = [
+        DashboardPanelCounter(
+            id=panel_id("header"),
+            title=f"{title}: player engagement model",
+            filter=ReportFilter(metadata_values={}, tag_values=[]),
+            agg=CounterAgg.NONE,
+            text="Daily reports from the performance_reports pipeline; drift tests from the nightly monitoring.",
+        ),
+        DashboardPanelCounter(
+            id=panel_id("latest drift share"),
+            title="Share of drifted columns (latest day)",
+            filter=only(DATA_DRIFT),
+            agg=CounterAgg.LAST,
+            value=share,
+            size=WidgetSize.HALF,
+        ),
+        DashboardPanelCounter(
+            id=panel_id("latest accuracy"),
+            title="Accuracy on labelled players (latest labelled day)",
+            filter=only(MODEL_QUALITY),
+            agg=CounterAgg.LAST,
+            value=accuracy,
+            size=WidgetSize.HALF,
+        ),
+        DashboardPanelPlot(
+            id=panel_id("drift share"),
+            title="Share of drifted columns",
+            filter=only(DATA_DRIFT),
+            values=[share],
+            plot_type=PlotType.LINE,
+            size=WidgetSize.HALF,
+        ),
+        DashboardPanelPlot(
+            id=panel_id("drifted columns"),
+            title="Number of drifted columns",
+            filter=only(DATA_DRIFT),
+            values=[value("DatasetDriftMetric", "number_of_drifted_columns", "drifted columns")],
+            plot_type=PlotType.BAR,
+            size=WidgetSize.HALF,
+        ),
+        DashboardPanelPlot(
+            id=panel_id("prediction distribution"),
+            title="Predicted engagement (share of scored players)",
+            filter=only(PREDICTION_DRIFT),
+            values=[value("ColumnCategoryMetric", "current.category_ratio", label, category=label) for label in LABELS],
+            plot_type=PlotType.BAR,
+            size=WidgetSize.HALF,
+        ),
+        DashboardPanelPlot(
+            id=panel_id("prediction drift"),
+            title=f"Prediction drift score ('{PREDICTION_COLUMN}' vs reference)",
+            filter=only(PREDICTION_DRIFT),
+            values=[value("ColumnDriftMetric", "drift_score", "drift score")],
+            plot_type=PlotType.LINE,
+            size=WidgetSize.HALF,
+        ),
+        DashboardPanelPlot(
+            id=panel_id("model quality"),
+            title="Model quality once labels arrived",
+            filter=only(MODEL_QUALITY),
+            values=[accuracy, value("ClassificationQualityMetric", "current.f1", "macro F1")],
+            plot_type=PlotType.LINE,
+        ),
+        DashboardPanelTestSuite(
+            id=panel_id("drift tests"),
+            title="Nightly drift tests",
+            filter=only(DRIFT_TESTS, test_suites=True),
+            panel_type=TestSuitePanelType.AGGREGATE,
+            size=WidgetSize.HALF,
+        ),
+        DashboardPanelTestSuite(
+            id=panel_id("drift tests detailed"),
+            title="Nightly drift tests, per test",
+            filter=only(DRIFT_TESTS, test_suites=True),
+            panel_type=TestSuitePanelType.DETAILED,
+            size=WidgetSize.HALF,
+        ),
+    ]
+    return DashboardConfig(name=title, panels=panels)
