@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from machine_learning.data.numeric_text import parse_plain_numbers
 from machine_learning.data.schema import (
     CATEGORY_COLUMNS,
     ID_COLUMN,
@@ -61,7 +63,9 @@ def validate_players(raw: pd.DataFrame) -> ValidationResult:
     present) and duplicate PlayerIDs (every row sharing an ID is quarantined: which one is right is unknown).
 
     Args:
-        raw: Text columns as produced by :func:`machine_learning.data.ingest.parse_raw_players`.
+        raw: Text columns as produced by :func:`machine_learning.data.ingest.parse_raw_players`. Batch scoring
+            also passes Arrow text (CSV) and typed numbers (Parquet): these take vectorised paths with the same
+            values, reasons and quarantined text (typed numbers are quarantined as the text a CSV would hold).
 
     Returns:
         The typed valid rows and the quarantined rows with their reasons.
@@ -85,13 +89,22 @@ def validate_players(raw: pd.DataFrame) -> ValidationResult:
     failures = pd.concat(reasons)
     joined = failures.groupby(level=0, sort=True).agg("; ".join) if len(failures) else failures
     bad = raw.index.isin(joined.index)
-    clean = pd.DataFrame({column: typed[column] for column in raw.columns})[~bad]
+    clean = pd.DataFrame({column: typed[column] for column in raw.columns})
+    if bad.any():  # a clean batch skips the copies of filtering
+        clean = clean[~bad]
     for spec in (NumericColumn(ID_COLUMN, 0, 0), *NUMERIC_COLUMNS):
-        clean[spec.name] = clean[spec.name].astype("int64" if spec.integer else "float64")
-    quarantine = raw[bad].assign(**{REASON_COLUMN: joined.reindex(raw.index[bad]).to_numpy()})
+        dtype = "int64" if spec.integer else "float64"
+        if clean[spec.name].dtype != dtype:
+            clean[spec.name] = clean[spec.name].astype(dtype)
+    rejected = raw[bad]
+    quarantine = rejected.assign(
+        **{column: as_text(rejected[column]) for column in raw.columns if rejected[column].dtype != object},
+        **{REASON_COLUMN: joined.reindex(raw.index[bad]).to_numpy()},
+    )
     kinds: Counter[str] = Counter(_reason_kind(reason) for reason in failures)
+    clean.index = pd.RangeIndex(len(clean))
     return ValidationResult(
-        clean=clean.reset_index(drop=True),
+        clean=clean,
         quarantine=quarantine.reset_index(drop=True),
         reasons=dict(kinds),
         valid=~np.asarray(bad),
@@ -126,14 +139,14 @@ def enforce_quarantine_share(
 
 
 def _check_numeric(values: pd.Series, spec: NumericColumn) -> tuple[pd.Series, pd.Series]:
-    numbers = pd.to_numeric(values, errors="coerce")
+    numbers = _parse_numbers(values, spec)
     failed = numbers.isna() | np.isinf(numbers)
     reasons = []
     if failed.any():
         # Retry the failures with whitespace stripped (stripping every cell of a big batch costs seconds).
-        text = values[failed].astype(str).str.strip()
+        text = as_text(values[failed]).astype(str).str.strip()
         retried = pd.to_numeric(text, errors="coerce")
-        numbers = numbers.copy()
+        numbers = numbers.astype("float64")
         numbers[failed] = retried
         bad = retried.isna() | np.isinf(retried)
         missing = bad & (text == "")
@@ -148,11 +161,36 @@ def _check_numeric(values: pd.Series, spec: NumericColumn) -> tuple[pd.Series, p
         shown = values[out_of_range].astype(str).str.strip()
         reasons.append(f"{spec.name}: " + shown + f" outside [{spec.low:g}, {spec.high:g}]")
     bad_rows = fraction | out_of_range
-    return numbers.where(~bad_rows), _concat(reasons)
+    return (numbers.where(~bad_rows) if bad_rows.any() else numbers), _concat(reasons)
+
+
+def _parse_numbers(values: pd.Series, spec: NumericColumn) -> pd.Series:
+    """Numbers as ``to_numeric`` gives them, NaN where it fails; typed and Arrow text columns take fast paths."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values  # typed input (Parquet): the values as stored; NaN and inf fail as for text
+    if not _is_arrow_text(values):
+        return pd.to_numeric(values, errors="coerce")
+    parsed = parse_plain_numbers(_arrow_array(values), integer=spec.integer)
+    if parsed.parsed is None:
+        return pd.Series(parsed.values, index=values.index)
+    # The few cells that are not plain numbers ("1e3", " 7 ", "x"...) go through to_numeric, as in the text path.
+    others = pd.to_numeric(values[~parsed.parsed].astype(object), errors="coerce").to_numpy()
+    numbers = np.empty(len(values), dtype=np.result_type(parsed.values.dtype, others.dtype))
+    numbers[parsed.parsed] = parsed.values[parsed.parsed]
+    numbers[~parsed.parsed] = others
+    return pd.Series(numbers, index=values.index)
 
 
 def _check_category(values: pd.Series, spec: CategoryColumn) -> tuple[pd.Series, pd.Series]:
-    unknown_fast = ~values.isin(spec.allowed)
+    if _is_arrow_text(values):
+        # Check the few distinct values once, and build Python strings once per distinct value, not per cell.
+        encoded = _arrow_array(values).dictionary_encode()
+        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        distinct = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+        values = pd.Series(distinct[indices], index=values.index)
+        unknown_fast = pd.Series(~np.isin(distinct, spec.allowed)[indices], index=values.index)
+    else:
+        unknown_fast = ~values.isin(spec.allowed)
     if not unknown_fast.any():
         return values, _concat([])
     text = values.copy()
@@ -165,6 +203,39 @@ def _check_category(values: pd.Series, spec: CategoryColumn) -> tuple[pd.Series,
         f"{spec.name}: unknown category '" + text[unknown] + f"' (allowed: {allowed})",
     ]
     return text, _concat(reasons)
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Cells as the text a CSV would hold (floats in their shortest round-trip form; missing values empty).
+
+    Args:
+        values: One column of any type (typed Parquet columns, Arrow strings, Python strings).
+
+    Returns:
+        The column as Python strings.
+
+    """
+    if pd.api.types.is_float_dtype(values.dtype):
+        text = values.astype(str)  # numpy's shortest round-trip repr, vectorised
+        text[values.isna()] = ""
+        return text
+    if values.dtype == object:
+        return values
+    return values.astype("string").fillna("").astype(object)
+
+
+def _is_arrow_text(values: pd.Series) -> bool:
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        return pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+
+
+def _arrow_array(values: pd.Series) -> pa.Array:
+    """Return the column as one Arrow string array, missing cells empty (as in a CSV)."""
+    array = pa.array(values.array)
+    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    return array.fill_null("") if array.null_count else array
 
 
 def _concat(parts: list[pd.Series]) -> pd.Series:

@@ -19,11 +19,12 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from machine_learning.data.ingest import select_schema_columns
-from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN
-from machine_learning.data.validate import ValidationResult, enforce_quarantine_share, validate_players
+from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN, required_columns
+from machine_learning.data.validate import ValidationResult, as_text, enforce_quarantine_share, validate_players
 from machine_learning.errors import InvalidInputError, NotFoundError
 from machine_learning.inference.model import LoadedModel
 from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players
@@ -32,6 +33,9 @@ from machine_learning.storage import ObjectStore, parse_s3_uri
 from machine_learning.training.train import PREDICTION_COLUMN as REFERENCE_PREDICTION
 
 DEFAULT_CHUNK_ROWS = 250_000
+_ARROW_BLOCK_BYTES = 4 << 20
+# File suffixes pandas decompresses by itself ("infer"); of these, Arrow reads only gzip here.
+_PANDAS_COMPRESSIONS = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}
 
 
 @dataclass(frozen=True)
@@ -165,11 +169,63 @@ def _read_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFram
     if magic == b"PAR1":
         yield from _read_parquet_chunks(path, name, chunk_rows)
         return
+    done = 0
+    try:
+        for chunk in _read_arrow_csv_chunks(path, chunk_rows):
+            yield select_schema_columns(chunk, name, require_label=False)
+            done += len(chunk)
+        return
+    except (pa.ArrowException, UnicodeDecodeError, _NotForArrowError):
+        pass  # whatever Arrow does not read as pandas would is read by pandas, with pandas' messages
+    yield from _read_pandas_csv_chunks(path, name, chunk_rows, skip_rows=done)
+
+
+class _NotForArrowError(Exception):
+    """The file is read by pandas instead (unusual compression or header, no rows)."""
+
+
+def _read_arrow_csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Text columns as Arrow strings, in chunks of exactly ``chunk_rows`` rows (as pandas' chunks)."""
+    if any(suffix in _PANDAS_COMPRESSIONS for suffix in path.suffixes) and path.suffix != ".gz":
+        raise _NotForArrowError(path.suffix)
+    wanted = set(required_columns(False)) | {LABEL_COLUMN}
+    read = pacsv.ReadOptions(block_size=_ARROW_BLOCK_BYTES)
+    with pa.input_stream(path, compression="detect") as stream:
+        names = pacsv.open_csv(stream, read_options=read).schema.names
+    keep = [column for column in names if column.strip() in wanted]
+    if len({column.strip() for column in keep}) != len(keep):
+        raise _NotForArrowError("duplicate column names")
+    convert = pacsv.ConvertOptions(
+        column_types={column: pa.string() for column in keep},
+        include_columns=keep,
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    pending: list[pa.RecordBatch] = []
+    rows = total = 0
+    with pa.input_stream(path, compression="detect") as stream:
+        for batch in pacsv.open_csv(stream, read_options=read, convert_options=convert):
+            pending.append(batch)
+            rows, total = rows + batch.num_rows, total + batch.num_rows
+            while rows >= chunk_rows:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, chunk_rows).to_pandas(types_mapper=pd.ArrowDtype)
+                pending, rows = table.slice(chunk_rows).to_batches(), rows - chunk_rows
+    if rows:
+        yield pa.Table.from_batches(pending).to_pandas(types_mapper=pd.ArrowDtype)
+    if total == 0:
+        raise _NotForArrowError("no rows")  # a header alone: pandas decides what that file is
+
+
+def _read_pandas_csv_chunks(path: Path, name: str, chunk_rows: int, skip_rows: int) -> Iterator[pd.DataFrame]:
     try:
         reader = pd.read_csv(
             path, dtype=str, keep_default_na=False, chunksize=chunk_rows, index_col=False, compression="infer"
         )
         for chunk in reader:
+            if skip_rows >= len(chunk):  # already read by Arrow
+                skip_rows -= len(chunk)
+                continue
             yield select_schema_columns(chunk, name, require_label=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as error:
         raise InvalidInputError(
@@ -179,18 +235,23 @@ def _read_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFram
 
 def _read_parquet_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-        frame = batch.to_pandas()
-        # Validation works on text, exactly as for CSV, so both formats get the same checks and messages.
-        text = pd.DataFrame({column: _as_text(frame[column]) for column in frame.columns})
-        yield select_schema_columns(text, name, require_label=False)
+        frame = batch.to_pandas(types_mapper=_arrow_strings)
+        # Numbers stay typed and text stays Arrow text: validation checks both as it checks a CSV's text. Any
+        # other type (booleans, dates...) is turned into the text a CSV would hold.
+        for column in frame.columns:
+            if not _typed_for_validation(frame[column]):
+                frame[column] = as_text(frame[column])
+        yield select_schema_columns(frame, name, require_label=False)
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_float_dtype(values):
-        text = values.astype(str)  # numpy's shortest round-trip repr, vectorised
-        text[values.isna()] = ""
-        return text
-    return values.astype("string").fillna("").astype(object)
+def _arrow_strings(dtype: pa.DataType) -> pd.ArrowDtype | None:
+    return pd.ArrowDtype(dtype) if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) else None
+
+
+def _typed_for_validation(values: pd.Series) -> bool:
+    if isinstance(values.dtype, pd.ArrowDtype):
+        return True
+    return pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
 
 
 def _localise(source: str, store: ObjectStore | None, folder: Path) -> Path:
@@ -245,7 +306,12 @@ class _TableWriter:
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self.parquet is None:
-                self.parquet = pq.ParquetWriter(self.path, table.schema)
+                # An empty first chunk (no quarantined rows yet) has untyped text columns: make them text, or
+                # a later chunk's strings cannot be cast to the file's schema.
+                fields = [
+                    field.with_type(pa.string()) if pa.types.is_null(field.type) else field for field in table.schema
+                ]
+                self.parquet = pq.ParquetWriter(self.path, pa.schema(fields, metadata=table.schema.metadata))
             self.parquet.write_table(table.cast(self.parquet.schema))
         self.started = True
 

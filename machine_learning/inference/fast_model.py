@@ -4,7 +4,8 @@
 validation, 150 small OpenMP regions, one per tree). The compiled predictor does the same arithmetic on plain
 numpy arrays: categories are mapped with dicts taken from the fitted ``OrdinalEncoder``, the engineered features
 use the training formula, and the trees of the ``HistGradientBoostingClassifier`` are flattened into arrays and
-walked for all trees at once. Large batches go to the classifier's own Cython code instead, which wins there.
+walked for all trees at once. Large batches use the trees as lookup tables
+(:mod:`machine_learning.inference.tree_tables`), about ten times faster than the classifier's own code.
 
 Whatever the path, the probabilities must equal ``pipeline.predict_proba``: :func:`compile_predictor` checks
 this on probe rows and falls back to the pipeline itself if the structure is unexpected or a check fails.
@@ -27,6 +28,7 @@ from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
 from threadpoolctl import ThreadpoolController
 
 from machine_learning.data.schema import CATEGORY_COLUMNS, FEATURE_COLUMNS, NUMERIC_COLUMNS
+from machine_learning.inference.tree_tables import TreeTables, UnsupportedTreesError
 from machine_learning.training.model import LEVEL_ACHIEVEMENT_WEIGHT, add_engineered_features
 
 logger = logging.getLogger(__name__)
@@ -100,16 +102,34 @@ class CompiledPredictor:
         self._categorical_positions = [i for i, name in enumerate(self._inner.names) if name in self._inner.codes]
         width = max(len(codes) for codes in self._inner.codes.values())
         self._trees = _flatten_trees(classifier, width)
+        self._forest = _tree_tables(classifier, width)
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
         """Probabilities equal to ``pipeline.predict_proba`` on the same raw rows."""
         values = _engineered(columns)
-        if len(values["Age"]) > TREE_WALK_MAX_ROWS:
+        if len(values["Age"]) <= TREE_WALK_MAX_ROWS:
+            raw = self._classifier._baseline_prediction + self._walk(_matrix(columns, values, self._inner))
+        elif self._forest is not None and all(np.isfinite(values[name]).all() for name in values):
+            raw = self._forest.raw_predict(
+                {position: values[self._inner.names[position]] for position in self._forest.numeric_features},
+                {position: self._category_codes(columns, position) for position in self._categorical_positions},
+            )
+        else:  # missing values, or trees too big for tables: the classifier's own code
             with _threads().limit(limits=1, user_api="openmp"):
                 proba = self._classifier.predict_proba(_matrix(columns, values, self._outer))
             return np.asarray(proba, dtype="float64")
-        raw = self._classifier._baseline_prediction + self._walk(_matrix(columns, values, self._inner))
         return np.asarray(self._classifier._loss.predict_proba(raw), dtype="float64")
+
+    def _category_codes(self, columns: Columns, position: int) -> np.ndarray:
+        """``code + 1`` of each row's category as the trees see it (0: missing or unknown), vectorised."""
+        name = self._inner.names[position]
+        mapping = self._inner.codes[name]
+        known = [category for category in mapping if category != UNKNOWN_KEY]
+        limit = self._trees.category_left.shape[1] - 1
+        shifted = [mapping.get(UNKNOWN_KEY, np.nan), *(mapping[category] for category in known)]
+        lookup = np.array([code + 1 if 0 <= code < limit else 0 for code in shifted], dtype=np.uint8)
+        found = pd.Index(known, dtype=object).get_indexer(np.asarray(columns[name], dtype=object))
+        return lookup[found + 1]
 
     def _walk(self, features: np.ndarray) -> np.ndarray:
         trees, (rows, width) = self._trees, features.shape
@@ -331,6 +351,21 @@ def _flatten_trees(classifier: HistGradientBoostingClassifier, codes: int) -> _T
         category_left=joined["table"],
         depth=depth,
     )
+
+
+def _tree_tables(classifier: HistGradientBoostingClassifier, codes: int) -> TreeTables | None:
+    """Compile the trees to lookup tables for big batches (None when they are too big for that)."""
+    known, feature_map = classifier._bin_mapper.make_known_categories_bitsets()
+    tables = [
+        _category_table(tree.nodes, tree.raw_left_cat_bitsets, known, feature_map, codes)
+        for iteration in classifier._predictors
+        for tree in iteration
+    ]
+    try:
+        return TreeTables(classifier._predictors, classifier._baseline_prediction, dict(enumerate(tables)))
+    except UnsupportedTreesError as error:
+        logger.info("big batches use the classifier's own code: %s", error)
+        return None
 
 
 def _category_table(

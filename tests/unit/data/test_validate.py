@@ -1,4 +1,6 @@
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from unit_helpers import raw_frame, raw_rows
 
@@ -164,3 +166,49 @@ def test_every_row_invalid_gives_an_empty_typed_clean_table():
 def test_reason_counts_are_not_confused_by_a_value_containing_the_separator():
     rows = raw_rows(3, Gender={0: "Male; Female"})
     assert validate_players(raw_frame(rows)).reason_counts() == {"Gender: unknown category": 1}
+
+
+def as_arrow_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same text in Arrow string columns, as the batch reader hands CSV chunks over."""
+    return frame.astype(pd.ArrowDtype(pa.string()))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"Age": {1: "x", 2: " 30 ", 3: "25.5", 4: "1e1"}, "Gender": {0: " Female ", 5: "Robot"}},
+        {"PlayTimeHours": {0: "", 1: "inf", 2: "168.5", 3: "16.271118760553215"}, "PlayerID": {4: "1000"}},
+        {"AvgSessionDurationMinutes": {2: "-1", 3: "0.000000000000000000123"}, "EngagementLevel": {1: ""}},
+    ],
+    ids=["clean", "bad-and-borderline", "missing-inf-range-duplicate", "negative-long"],
+)
+def test_arrow_text_is_validated_exactly_as_python_text(changes):
+    raw = raw_frame(raw_rows(8, **changes))
+
+    expected, got = validate_players(raw), validate_players(as_arrow_text(raw))
+
+    pd.testing.assert_frame_equal(got.clean, expected.clean)
+    pd.testing.assert_frame_equal(got.quarantine, expected.quarantine)
+    assert got.reasons == expected.reasons
+    assert got.valid.tolist() == expected.valid.tolist()
+
+
+def test_typed_numbers_are_checked_and_quarantined_as_the_text_a_csv_would_hold():
+    raw = raw_frame(raw_rows(5)).drop(columns=[LABEL_COLUMN])
+    typed = raw.astype({"Age": "float64", "PlayTimeHours": "float64", ID_COLUMN: "int64"})
+    typed.loc[1, "Age"] = 25.5
+    typed.loc[2, "PlayTimeHours"] = np.nan
+    typed.loc[3, "PlayTimeHours"] = np.inf
+
+    result = validate_players(typed)
+
+    assert result.quarantine[REASON_COLUMN].tolist() == [
+        "Age: not a whole number (25.5)",
+        "PlayTimeHours: missing",
+        "PlayTimeHours: not a number (inf)",
+    ]
+    assert result.quarantine["PlayTimeHours"].tolist() == ["10.5", "", "inf"]
+    assert result.quarantine[ID_COLUMN].tolist() == ["1001", "1002", "1003"]
+    assert result.clean[ID_COLUMN].tolist() == [1000, 1004]
+    assert result.clean["Age"].dtype == "int64"

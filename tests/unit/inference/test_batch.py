@@ -1,5 +1,6 @@
 import gzip
 
+import numpy as np
 import pandas as pd
 import pytest
 from unit_helpers import synthetic_players
@@ -152,3 +153,48 @@ def test_batch_dates_accept_mage_execution_dates(value, day):
 def test_a_malformed_batch_date_is_rejected():
     with pytest.raises(InvalidInputError, match="batch_date"):
         as_day("yesterday")
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda lines: [*lines[:-1], lines[-1].rsplit(",", 1)[0]], "AchievementsUnlocked: missing"),
+        (lambda lines: [*lines[:-1], lines[-1] + ","], "Expected 12 fields in line 31, saw 13"),
+    ],
+    ids=["short-last-row", "trailing-comma"],
+)
+def test_rows_arrow_cannot_read_are_read_as_pandas_reads_them(model, tmp_path, damage, reason):
+    # Fast reading hands such files to pandas from the chunk that fails: results are those of pandas alone.
+    batch = batch_text(30)
+    lines = batch.to_csv(index=False).splitlines()
+    source = tmp_path / "b.csv"
+    source.write_text("\n".join(damage(lines)) + "\n")
+    outputs = BatchOutputs(predictions=str(tmp_path / "p.parquet"), quarantine=str(tmp_path / "q.parquet"))
+
+    if reason.startswith("Expected"):  # pandas refuses the file, with its own message
+        with pytest.raises(InvalidInputError, match=reason):
+            score_batch(str(source), outputs, model, None, 0.1, chunk_rows=7)
+        return
+    result = score_batch(str(source), outputs, model, None, 0.1, chunk_rows=7)
+
+    # The bad row is in the last chunk: earlier chunks had nothing to quarantine, the file still gets it.
+    assert pd.read_parquet(tmp_path / "q.parquet")["quarantine_reason"].tolist() == [reason]
+    predictions = pd.read_parquet(tmp_path / "p.parquet")
+    assert predictions[ID_COLUMN].astype(str).tolist() == batch[ID_COLUMN].tolist()[:-1]
+    assert result.input_rows == len(batch)
+
+
+def test_typed_parquet_rows_are_quarantined_with_their_values_as_text(model, tmp_path):
+    batch = synthetic_players(20, seed=5).drop(columns=[LABEL_COLUMN])
+    batch["PlayTimeHours"] = batch["PlayTimeHours"].astype("float64")
+    batch.loc[3, "PlayTimeHours"] = np.nan
+    batch.loc[4, "Age"] = 500
+    batch.to_parquet(tmp_path / "b.parquet", index=False)
+    outputs = BatchOutputs(predictions=str(tmp_path / "p.parquet"), quarantine=str(tmp_path / "q.parquet"))
+
+    score_batch(str(tmp_path / "b.parquet"), outputs, model, None, 0.2)
+
+    quarantine = pd.read_parquet(tmp_path / "q.parquet")
+    assert quarantine["quarantine_reason"].tolist() == ["PlayTimeHours: missing", "Age: 500 outside [5, 120]"]
+    assert quarantine["PlayTimeHours"].iloc[0] == "" and quarantine["Age"].iloc[1] == "500"
+    assert len(pd.read_parquet(tmp_path / "p.parquet")) == len(batch) - 2
