@@ -263,7 +263,7 @@ def _wait_run(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.orchestration import MageClient, wait_for_run
 
     run = wait_for_run(MageClient(settings), args.pipeline, args.run_id, args.timeout)
-    print(f"{run.pipeline} run {run.run_id} {run.status} in {run.seconds:.0f}s: {run.url}")
+    print(f"{run.pipeline} run {run.run_id} {run.status} (waited {run.seconds:.0f}s): {run.url}")
 
 
 def _monitor(args: argparse.Namespace, settings: Settings) -> None:
@@ -297,6 +297,13 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.simulation import run_simulation
 
     print(run_simulation(settings, args.day, args.players, args.drift, args.seed, args.source)["summary"])
+
+
+def _init_workspace(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.monitoring.workspace import open_project
+
+    opened = open_project(settings)
+    print(f"Evidently project {settings.game_title}: {settings.evidently_url.rstrip('/')}/projects/{opened.project.id}")
 
 
 def _init_storage(args: argparse.Namespace, settings: Settings) -> None:
@@ -396,6 +403,9 @@ def _build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--source", help="labelled player CSV to draw from (default: SIMULATOR_SOURCE or data/)")
     simulate.set_defaults(command=_simulate)
     commands.add_parser("init-storage", help="create the S3 bucket if missing").set_defaults(command=_init_storage)
+    commands.add_parser(
+        "init-workspace", help="create the title's Evidently project and dashboard (make up runs it)"
+    ).set_defaults(command=_init_workspace)
     # Listed for --help only: main() hands `cleanup` to its own parser (it takes AWS tags, not these settings).
     commands.add_parser("cleanup", help="delete AWS resources by tag: mlops cleanup --help", add_help=False)
     return parser

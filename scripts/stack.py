@@ -289,6 +289,17 @@ def create_bucket(env: dict[str, str]) -> None:
     raise SystemExit(f"error: could not create bucket {env['S3_BUCKET']} at {env['AWS_ENDPOINT_URL']}")
 
 
+def init_workspace(env: dict[str, str]) -> None:
+    """Create the title's Evidently project and dashboard before the UI starts, so the UI loads them whole.
+
+    The UI follows later changes to a project's file only through a file watcher that can read it half-written.
+    """
+    mlops = LOCAL / "venv-app" / "bin" / "mlops"
+    done = subprocess.run([str(mlops), "init-workspace"], env={**os.environ, **env}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"error: could not prepare the Evidently workspace: {done.stderr.strip()[-500:]}")
+
+
 def stop(name: str, state: Path) -> None:
     pgid = running_pgid(state, name)
     if pgid is None:
@@ -322,6 +333,8 @@ def main() -> int:
         check_ports_free([components[name] for name in names], state)
         print(f"starting {', '.join(names)} (state in {state})")
         for name in names:
+            if name == "evidently" and not running_pgid(state, name):
+                init_workspace(env)
             start(components[name], state, env)
             if name == "s3":
                 create_bucket(env)

@@ -123,7 +123,11 @@ def open_project(settings: Settings) -> OpenProject:
         project = find_project(workspace, title)
         if project is None:
             description = f"Daily Evidently reports and nightly drift tests of {title}'s engagement model"
-            project = Project(id=stable_uuid("project", title), name=title, description=description)
+            # One write with the dashboard: a running UI reloads the file when it changes, and a second write
+            # right after the first can reach it half-written.
+            project = Project(
+                id=stable_uuid("project", title), name=title, description=description, dashboard=dashboard
+            )
             project = workspace.add_project(project)
         if project.dashboard.json() != dashboard.json():
             project.dashboard = dashboard

@@ -230,3 +230,23 @@ def test_simulate_writes_a_day_and_prints_one_line(monkeypatch, make_csv_file, c
         "players.csv; labels published for 2026-11-22..2026-11-22\n"
     )
     assert store.exists("demo-game/labels/date=2026-11-22/labels.parquet")
+
+
+def test_init_workspace_creates_the_titles_project_with_its_dashboard_once(connections, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("EVIDENTLY_WORKSPACE", str(tmp_path / "evidently"))
+    monkeypatch.setenv("EVIDENTLY_URL", "http://127.0.0.1:8001")
+
+    assert main(["--game-title", "cli-game", "init-workspace"]) == 0
+    assert main(["--game-title", "cli-game", "init-workspace"]) == 0
+
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == printed[1] and printed[0].startswith("Evidently project cli-game: http://127.0.0.1:8001/")
+    projects = list((tmp_path / "evidently").glob("*/metadata.json"))
+    assert len(projects) == 1 and '"panels"' in projects[0].read_text()
+    assert connections == [], "the workspace is a local folder: no network"
+
+
+def test_cleanup_is_handed_to_its_own_parser(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["cleanup", "--help"])
+    assert stopped.value.code == 0 and "--dry-run" in capsys.readouterr().out
