@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,8 +21,8 @@ from machine_learning.services import Services, connect
 from machine_learning.settings import Settings, load_settings
 from machine_learning.storage import parse_s3_uri
 from machine_learning.training.train import train_candidate
-from tests.conftest import ROOT, Stack, free_port, sample_players
-from tests.e2e.test_stack_and_mage_server import STACK
+from tests.conftest import ROOT, Stack, sample_players
+from tests.e2e.mage_server import running_mage
 
 pytestmark = pytest.mark.e2e
 
@@ -61,24 +60,15 @@ class Loop:
 
 @pytest.fixture(scope="module")
 def loop(live_stack: Stack, shipped_players: pd.DataFrame) -> Iterator[Loop]:
-    port = free_port()
-    env = {**os.environ, "LOCAL_STATE_DIR": str(live_stack.state), "MAGE_PORT": str(port)}
-    started = subprocess.run([*STACK, "up", "--components", "mage"], env=env, capture_output=True, text=True)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        try:
-            assert started.returncode == 0, started.stdout + started.stderr
-            live_stack.apply(monkeypatch, game_title=f"loop-{uuid.uuid4().hex[:8]}")
-            monkeypatch.setenv("MAGE_URL", f"http://127.0.0.1:{port}")
-            settings = load_settings()
-            services = connect(settings)
-            # Production v1, trained on a sample of the shipped players.
-            prepare_players(sample_players(shipped_players, 4000, seed=8), services.store, settings, "loop-test")
-            trained = train_candidate(load_prepared_players(services.store, settings), services.store, settings)
-            register_candidate(services.mlflow, settings, trained)
-            assert select_model(services.mlflow, services.store, settings).promoted
-            yield Loop(settings, services, MageClient(settings), {**os.environ, "PYTHONWARNINGS": "ignore"})
-        finally:
-            subprocess.run([*STACK, "down", "--components", "mage"], env=env, capture_output=True, check=False)
+    with pytest.MonkeyPatch.context() as monkeypatch, running_mage(live_stack, monkeypatch, "loop"):
+        settings = load_settings()
+        services = connect(settings)
+        # Production v1, trained on a sample of the shipped players.
+        prepare_players(sample_players(shipped_players, 4000, seed=8), services.store, settings, "loop-test")
+        trained = train_candidate(load_prepared_players(services.store, settings), services.store, settings)
+        register_candidate(services.mlflow, settings, trained)
+        assert select_model(services.mlflow, services.store, settings).promoted
+        yield Loop(settings, services, MageClient(settings), {**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
 def test_the_loop_retrains_once_per_drift_episode_and_keeps_the_better_model(loop: Loop) -> None:

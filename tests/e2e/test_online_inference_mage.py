@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +26,11 @@ from machine_learning.selection import select_model
 from machine_learning.services import Services, connect
 from machine_learning.settings import Settings, load_settings
 from machine_learning.training.train import train_candidate
-from tests.conftest import ROOT, Stack, free_port, sample_players
+from tests.conftest import ROOT, Stack, sample_players
+from tests.e2e.mage_server import running_mage
 
 pytestmark = pytest.mark.e2e
 
-STACK = [sys.executable, str(ROOT / "scripts" / "stack.py")]
 PIPELINE, BLOCK, TRIGGER = "online_inference", "score_online_players", "online_inference_api"
 
 
@@ -75,26 +73,17 @@ class Online:
 
 @pytest.fixture(scope="module")
 def online(live_stack: Stack, shipped_players: pd.DataFrame) -> Iterator[Online]:
-    port = free_port()
-    env = {**os.environ, "LOCAL_STATE_DIR": str(live_stack.state), "MAGE_PORT": str(port)}
-    started = subprocess.run([*STACK, "up", "--components", "mage"], env=env, capture_output=True, text=True)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        try:
-            assert started.returncode == 0, started.stdout + started.stderr
-            live_stack.apply(monkeypatch, game_title=f"onl-{uuid.uuid4().hex[:8]}")
-            monkeypatch.setenv("MAGE_URL", f"http://127.0.0.1:{port}")
-            settings = load_settings({"min_accuracy": 0.3})
-            services = connect(settings)
-            prepare_players(sample_players(shipped_players, 2000, seed=5), services.store, settings, "online-test")
-            trained = train_candidate(load_prepared_players(services.store, settings), services.store, settings)
-            register_candidate(services.mlflow, settings, trained)
-            assert select_model(services.mlflow, services.store, settings).promoted
-            production = get_alias_version(services.mlflow, settings, PRODUCTION)
-            assert production is not None
-            mage = MageClient(settings)
-            yield Online(settings, services, mage, _wait_for_trigger(mage), production.version)
-        finally:
-            subprocess.run([*STACK, "down", "--components", "mage"], env=env, capture_output=True, check=False)
+    with pytest.MonkeyPatch.context() as monkeypatch, running_mage(live_stack, monkeypatch, "onl"):
+        settings = load_settings({"min_accuracy": 0.3})
+        services = connect(settings)
+        prepare_players(sample_players(shipped_players, 2000, seed=5), services.store, settings, "online-test")
+        trained = train_candidate(load_prepared_players(services.store, settings), services.store, settings)
+        register_candidate(services.mlflow, settings, trained)
+        assert select_model(services.mlflow, services.store, settings).promoted
+        production = get_alias_version(services.mlflow, settings, PRODUCTION)
+        assert production is not None
+        mage = MageClient(settings)
+        yield Online(settings, services, mage, _wait_for_trigger(mage), production.version)
 
 
 def _wait_for_trigger(mage: MageClient, timeout: float = 60.0) -> dict[str, Any]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,28 +16,18 @@ from machine_learning.registry import PRODUCTION, get_alias_version
 from machine_learning.services import connect
 from machine_learning.settings import load_settings
 from tests.conftest import ROOT, Stack, free_port, sample_players
+from tests.e2e.mage_server import STACK, running_mage
 
 pytestmark = pytest.mark.e2e
 
-STACK = [sys.executable, str(ROOT / "scripts" / "stack.py")]
 MLOPS = str(ROOT / ".local" / "venv-app" / "bin" / "mlops")
 
 
 @pytest.fixture
 def mage_server(live_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Start `mage start` beside the live S3 + MLflow pair, using the same generated secrets."""
-    port = free_port()
-    env = {**os.environ, "LOCAL_STATE_DIR": str(live_stack.state), "MAGE_PORT": str(port)}
-    started = subprocess.run([*STACK, "up", "--components", "mage"], env=env, capture_output=True, text=True)
-    try:
-        assert started.returncode == 0, started.stdout + started.stderr
-        live_stack.apply(monkeypatch, game_title=f"srv-{uuid.uuid4().hex[:8]}")
-        monkeypatch.setenv("MAGE_URL", f"http://127.0.0.1:{port}")
+    with running_mage(live_stack, monkeypatch, "srv"):
         yield {**os.environ, "PYTHONWARNINGS": "ignore"}
-    finally:
-        subprocess.run([*STACK, "down", "--components", "mage"], env=env, capture_output=True, check=False)
-        pid_file = live_stack.state / "pids" / "mage.pid"
-        assert not pid_file.exists(), "make down must stop Mage's whole process group"
 
 
 def test_demo_path_runs_pipelines_in_the_mage_server(
