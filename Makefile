@@ -42,7 +42,7 @@ $(SERVICES_STAMP): requirements/services.lock
 up: setup ## start S3 (8333), MLflow (5000), Mage (6789) and the serving API (8080) on 127.0.0.1
 	@$(PYTHON) scripts/stack.py up
 
-down: ## stop every local server (by process group)
+down: ## stop every local server (by process group); strips Mage's runtime state from triggers.yaml
 	@$(PYTHON) scripts/stack.py down
 
 status: ## show which servers run, and the models in MLflow

@@ -315,7 +315,22 @@ def stop(name: str, state: Path) -> None:
     else:
         os.killpg(pgid, signal.SIGKILL)
     pid_file(state, name).unlink(missing_ok=True)
+    if name == "mage":
+        strip_trigger_state()
     print(f"  {name:<9} stopped")
+
+
+def strip_trigger_state() -> None:
+    """Remove what a running Mage wrote into triggers.yaml (``last_enabled_at``), so the checkout stays as committed.
+
+    A committed ``last_enabled_at`` would make a fresh install start a catch-up run for each schedule's last missed
+    slot; every other edit made in Mage's UI is kept.
+    """
+    for path in (ROOT / "mage_project" / "pipelines").glob("*/triggers.yaml"):
+        lines = path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith("  last_enabled_at:")]
+        if len(kept) != len(lines):
+            path.write_text("".join(kept))
 
 
 def main() -> int:
