@@ -101,7 +101,7 @@ bench-online: setup ## latency of one online request through Mage (API trigger a
 	@$(RUN) $(APP)/bin/python bench/bench_online_mage.py
 
 triggers-clean: ## strip Mage's runtime state (last_enabled_at) from triggers.yaml before committing
-	@sed -i '/^  last_enabled_at:/d' mage_project/pipelines/*/triggers.yaml
+	@$(PYTHON) scripts/stack.py strip-triggers
 
 lock: ## re-resolve requirements/*.in into fresh lock files (needs the registries)
 	@bash scripts/lock.sh

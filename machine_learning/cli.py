@@ -25,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if "cleanup" in arguments[:3] and arguments[:1] != ["cleanup"]:
+        usage = "mlops cleanup --game-title T --environment E"
+        print(f"error: cleanup takes its own --game-title: {usage}", file=sys.stderr)
+        return 2
     if arguments[:1] == ["cleanup"]:
         from machine_learning.deploy.cleanup import main as cleanup_main
 
@@ -290,7 +294,7 @@ def _decision(args: argparse.Namespace, settings: Settings) -> None:
         run = wait_for_run(
             MageClient(settings), RETRAINING_PIPELINE, int(record["retraining_run_id"]), args.timeout, print
         )
-        print(f"{run.pipeline} run {run.run_id} {run.status} in {run.seconds:.0f}s: {run.url}")
+        print(f"{run.pipeline} run {run.run_id} {run.status} (waited {run.seconds:.0f}s): {run.url}")
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> None:
@@ -300,10 +304,10 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _init_workspace(args: argparse.Namespace, settings: Settings) -> None:
-    from machine_learning.monitoring.workspace import open_project
+    from machine_learning.monitoring.workspace import evidently_project_url, open_project
 
     opened = open_project(settings)
-    print(f"Evidently project {settings.game_title}: {settings.evidently_url.rstrip('/')}/projects/{opened.project.id}")
+    print(f"Evidently project {settings.game_title}: {evidently_project_url(settings, opened.project.id)}")
 
 
 def _init_storage(args: argparse.Namespace, settings: Settings) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from machine_learning.data.schema import FEATURE_COLUMNS
 from machine_learning.errors import ConfigurationError
 
 _TITLE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
@@ -124,6 +125,10 @@ class Settings:
             raise ConfigurationError(f"DRIFT_SHARE_THRESHOLD must be in (0, 1], got {self.drift_share_threshold}")
         if self.monitoring_window_days < 1 or self.retraining_cooldown_days < 0:
             raise ConfigurationError("MONITORING_WINDOW_DAYS must be >= 1 and RETRAINING_COOLDOWN_DAYS >= 0")
+        unknown = sorted(set(self.drift_column_names) - {*FEATURE_COLUMNS, "prediction"})
+        if unknown:
+            allowed = list(FEATURE_COLUMNS)
+            raise ConfigurationError(f"DRIFT_COLUMNS names unknown columns {unknown}; choose from {allowed}")
 
     @property
     def model_name(self) -> str:
@@ -136,7 +141,7 @@ class Settings:
         return f"{self.game_title}-engagement"
 
     @property
-    def monitored_columns(self) -> tuple[str, ...]:
+    def drift_column_names(self) -> tuple[str, ...]:
         """Columns named in ``DRIFT_COLUMNS``, in order, without blanks."""
         return tuple(name.strip() for name in self.drift_columns.split(",") if name.strip())
 

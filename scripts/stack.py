@@ -315,8 +315,6 @@ def stop(name: str, state: Path) -> None:
     else:
         os.killpg(pgid, signal.SIGKILL)
     pid_file(state, name).unlink(missing_ok=True)
-    if name == "mage":
-        strip_trigger_state()
     print(f"  {name:<9} stopped")
 
 
@@ -335,7 +333,7 @@ def strip_trigger_state() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["up", "down", "status", "env"])
+    parser.add_argument("action", choices=["up", "down", "status", "env", "strip-triggers"])
     parser.add_argument("--components", default=",".join(ALL_COMPONENTS))
     args = parser.parse_args()
     names = [name.strip() for name in args.components.split(",") if name.strip()]
@@ -359,6 +357,10 @@ def main() -> int:
     elif args.action == "down":
         for name in reversed(names):
             stop(name, state)
+        if "mage" in names:
+            strip_trigger_state()
+    elif args.action == "strip-triggers":
+        strip_trigger_state()
     else:
         for name in names:
             pgid = running_pgid(state, name)

@@ -11,14 +11,8 @@ import re
 import pandas as pd
 
 from machine_learning.data.ingest import parse_raw_players
-from machine_learning.data.prepare import (
-    PreparedData,
-    check_quarantine_share,
-    load_prepared_players,
-    publish_prepared,
-)
+from machine_learning.data.prepare import PreparedData, load_prepared_players, prepare_players
 from machine_learning.data.schema import ID_COLUMN, LABEL_COLUMN, required_columns
-from machine_learning.data.validate import validate_players
 from machine_learning.errors import NotFoundError
 from machine_learning.inference.batch import daily_batch_locations
 from machine_learning.monitoring.data import load_labels
@@ -91,12 +85,10 @@ def accumulate_training_data(store: ObjectStore, settings: Settings, until: str)
     combined = pd.concat([base[list(labelled.columns)], labelled], ignore_index=True)
     ids = pd.to_numeric(combined[ID_COLUMN], errors="coerce")
     combined = combined[~ids.duplicated(keep="last") | ids.isna()].reset_index(drop=True)
-    result = validate_players(combined)
     source = f"retraining up to {until}: processed data + labels of {len(days)} day(s)" + (
         f" ({days[0]}..{days[-1]})" if days else ""
     )
-    check_quarantine_share(result, settings.max_quarantine_share, source)
-    prepared = publish_prepared(result, store, settings, source)
+    prepared = prepare_players(combined, store, settings, source)
     print(
         f"training data: {len(base)} processed + {len(labelled)} labelled rows from {len(days)} day(s) "
         f"-> {prepared.processed_rows} rows ({prepared.quarantined_rows} quarantined)"

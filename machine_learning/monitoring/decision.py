@@ -60,8 +60,9 @@ def decide_trigger(needed: bool, state: MonitoringState, day: str, cooldown_days
     if state.last_triggered == day:
         return TriggerDecision(False, f"retraining was already triggered for {day}", state)
     if state.episode_started and state.last_triggered:
+        # A day before the last trigger (a re-run of an earlier night) counts as inside the cooldown.
         waited = (date.fromisoformat(day) - date.fromisoformat(state.last_triggered)).days
-        if 0 <= waited < cooldown_days:
+        if waited < cooldown_days:
             reason = (
                 f"drift continues the episode that started {state.episode_started}; retraining was triggered on "
                 f"{state.last_triggered} ({waited} of {cooldown_days} cooldown days)"
@@ -98,11 +99,12 @@ def apply_decision(
     result: DriftTestResult,
     model_version: str,
     start_retraining: Callable[[dict[str, Any]], int],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Decide, trigger retraining if called for, and store the decision record and the new state.
 
     The state is written only after the retraining run was started, so a failed trigger is retried the next night
-    (and the pipeline run fails visibly tonight).
+    (and the pipeline run fails visibly tonight). Running a night again that already triggered keeps its run id.
 
     Args:
         store: Where the state and the decision records live.
@@ -110,6 +112,7 @@ def apply_decision(
         result: Tonight's test result.
         model_version: The production version that was tested.
         start_retraining: Starts the retraining pipeline with the given variables and returns its run id.
+        extra: More fields for the record (e.g. where the suite's snapshot and HTML copy went).
 
     Returns:
         The decision record (also stored at :func:`decision_key`).
@@ -118,7 +121,8 @@ def apply_decision(
     state = load_state(store, settings)
     decision = decide_trigger(result.decision.needed, state, result.day, settings.retraining_cooldown_days)
     new_state = decision.state
-    run_id = None
+    triggered_tonight = state.last_triggered == result.day  # this night ran before and started retraining
+    run_id = state.last_retraining_run if triggered_tonight else None
     if decision.trigger:
         run_id = start_retraining({"batch_date": result.day, "reason": "; ".join(result.decision.reasons)})
         new_state = dataclasses.replace(new_state, last_retraining_run=run_id)
@@ -126,7 +130,7 @@ def apply_decision(
         "day": result.day,
         "model_version": model_version,
         "retraining_needed": result.decision.needed,
-        "retraining_triggered": decision.trigger,
+        "retraining_triggered": decision.trigger or triggered_tonight,
         "retraining_run_id": run_id,
         "reason": decision.reason,
         "test_reasons": list(result.decision.reasons),
@@ -136,9 +140,11 @@ def apply_decision(
         "current_rows": result.current_rows,
         "seconds": result.seconds,
         "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
     store.write_json(decision_key(settings, result.day), record)
-    store.write_json(state_key(settings), asdict(dataclasses.replace(new_state, last_checked=result.day)))
+    checked = max(filter(None, (state.last_checked, result.day)))  # re-running an old night does not go back
+    store.write_json(state_key(settings), asdict(dataclasses.replace(new_state, last_checked=checked)))
     return record
 
 

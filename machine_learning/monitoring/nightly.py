@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from machine_learning.monitoring.data import load_current_data, load_reference_data, report_key
-from machine_learning.monitoring.decision import RETRAINING_PIPELINE, apply_decision, describe_record
+from machine_learning.monitoring.decision import RETRAINING_PIPELINE, apply_decision, decision_key, describe_record
 from machine_learning.monitoring.drift import DriftTestResult, run_drift_tests
 from machine_learning.settings import Settings
 
@@ -31,7 +31,7 @@ def run_performance_monitoring(
         The decision record, with where the suite's snapshot and HTML copy went.
 
     """
-    from machine_learning.monitoring.workspace import add_snapshot
+    from machine_learning.monitoring.workspace import add_snapshot, render_html
     from machine_learning.services import connect
 
     services = connect(settings)
@@ -39,15 +39,18 @@ def run_performance_monitoring(
     current = load_current_data(services.store, settings, day, settings.monitoring_window_days)
     print(f"{day}: testing {len(current)} scored rows against v{reference.model_version}'s {len(reference.frame)}")
     suite, result = run_drift_tests(reference.frame, current, settings, day, reference.model_version)
-    record = apply_decision(
-        services.store, settings, result, reference.model_version, start_retraining or mage_retraining_starter(settings)
-    )
-    record["snapshot_id"] = add_snapshot(settings, suite)
-    record["html_uri"] = services.store.write_bytes(
-        report_key(settings, day, "drift_tests"), suite.get_html().encode(), content_type="text/html"
-    )
-    record["mlflow_run_id"] = log_monitoring_run(services.mlflow, settings, result, record)
+    # Everything that can fail without side effects comes before the decision, which may start retraining.
+    shown = {
+        "snapshot_id": add_snapshot(settings, suite),
+        "html_uri": services.store.write_bytes(
+            report_key(settings, day, "drift_tests"), render_html(suite), content_type="text/html"
+        ),
+    }
+    starter = start_retraining or mage_retraining_starter(settings)
+    record = apply_decision(services.store, settings, result, reference.model_version, starter, shown)
     print(describe_record(record))
+    record["mlflow_run_id"] = log_monitoring_run(services.mlflow, settings, result, record)
+    services.store.write_json(decision_key(settings, day), record)
     return record
 
 

@@ -6,7 +6,6 @@ snapshot in the title's Evidently project, and an HTML copy goes to S3.
 
 from __future__ import annotations
 
-import io
 import time
 from datetime import date, datetime
 from typing import Any
@@ -28,7 +27,9 @@ from machine_learning.monitoring.workspace import (
     PREDICTION_DRIFT,
     add_snapshot,
     describe_run,
+    evidently_project_url,
     open_project,
+    render_html,
 )
 from machine_learning.settings import Settings
 from machine_learning.training.train import PREDICTION_COLUMN
@@ -37,7 +38,11 @@ DATE_COLUMN = "date"
 
 
 def build_reports(
-    reference: pd.DataFrame, current: pd.DataFrame, labelled: pd.DataFrame | None, day: str
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    labelled: pd.DataFrame | None,
+    day: str,
+    model_version: str | None = None,
 ) -> dict[str, Any]:
     """Run the day's Evidently reports.
 
@@ -47,6 +52,7 @@ def build_reports(
         current: The scored players of the window (features and ``prediction``; other columns are ignored).
         labelled: The current rows that have ground truth (with ``EngagementLevel``), or ``None``.
         day: The day the reports describe, ``YYYY-MM-DD`` (their timestamp and tags).
+        model_version: The production version whose reference data is used, recorded with each snapshot.
 
     Returns:
         Run ``Report`` objects by name: ``data_quality``, ``data_drift``, ``prediction_drift``, and
@@ -82,7 +88,7 @@ def build_reports(
     }
     reports: dict[str, Any] = {}
     for kind, metrics in plans.items():
-        report = Report(metrics=metrics, **describe_run(kind, day))
+        report = Report(metrics=metrics, **describe_run(kind, day, model_version))
         report.run(reference_data=reference[inputs], current_data=current[inputs], column_mapping=unlabelled)
         reports[kind] = report
     if labelled is not None and len(labelled) > 0:
@@ -96,7 +102,7 @@ def build_reports(
                 ClassificationConfusionMatrix(),
                 ClassificationQualityByClass(),
             ],
-            **describe_run(MODEL_QUALITY, day),
+            **describe_run(MODEL_QUALITY, day, model_version),
         )
         report.run(
             reference_data=held_out[[*inputs, LABEL_COLUMN]],
@@ -126,13 +132,6 @@ def find_metric_result(report: Any, metric_id: str) -> dict[str, Any] | None:
         if metric["metric"] == metric_id:
             return dict(metric["result"])
     return None
-
-
-def render_html(report: Any) -> bytes:
-    """Render the report as one self-contained HTML file (Evidently's single-file format)."""
-    buffer = io.StringIO()
-    report.save_html(buffer)
-    return buffer.getvalue().encode("utf-8")
 
 
 def run_performance_reports(settings: Settings, day: date | datetime | str | None = None) -> dict[str, Any]:
@@ -169,13 +168,11 @@ def run_performance_reports(settings: Settings, day: date | datetime | str | Non
     current = load_current_data(services.store, settings, day, settings.monitoring_window_days)
     labels = load_labels(services.store, settings, window_days(day, settings.monitoring_window_days))
     labelled = join_labels(current, labels)
-    reports = build_reports(reference.frame, current, labelled, day)
+    reports = build_reports(reference.frame, current, labelled, day, reference.model_version)
     opened = open_project(settings)
     snapshots: dict[str, str] = {}
     html: dict[str, str] = {}
     for name, report in reports.items():
-        report.metadata["model_version"] = reference.model_version
-        report.tags.append(f"model_version={reference.model_version}")
         snapshots[name] = add_snapshot(settings, report, opened)
         html[name] = services.store.write_bytes(
             report_key(settings, day, name), render_html(report), content_type="text/html"
@@ -185,7 +182,7 @@ def run_performance_reports(settings: Settings, day: date | datetime | str | Non
     quality = (
         find_metric_result(reports[MODEL_QUALITY], "ClassificationQualityMetric") if MODEL_QUALITY in reports else None
     )
-    project_url = f"{settings.evidently_url.rstrip('/')}/projects/{opened.project.id}"
+    project_url = evidently_project_url(settings, opened.project.id)
     print(
         f"{day}: {len(current)} scored and {len(labelled)} labelled players vs {len(reference.frame)} reference rows "
         f"in {time.perf_counter() - started:.1f}s; dashboard {project_url}"

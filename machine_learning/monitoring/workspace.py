@@ -1,7 +1,6 @@
 """The Evidently workspace the reports and the UI share: one project per game title, its dashboard, snapshots.
 
-Evidently is imported inside the functions: importing it takes seconds, and the CLI and the serving API import
-this package eagerly.
+Evidently is imported inside the functions: importing it takes seconds, which only the runs that use it should pay.
 
 Every snapshot is labelled by :func:`describe_run`: metadata ``kind`` and ``day`` (also as tags ``kind=<kind>``,
 ``day=<day>``) and the simulated day as its timestamp, so the dashboard's panels pick their reports by ``kind`` and
@@ -13,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import urllib.error
 import urllib.request
 import uuid
@@ -170,11 +170,23 @@ def add_snapshot(settings: Settings, run_object: Any, opened: OpenProject | None
     return str(run_object.id)
 
 
+def render_html(run_object: Any) -> bytes:
+    """Render a run ``Report`` or ``TestSuite`` as one self-contained HTML file (Evidently's single-file format)."""
+    buffer = io.StringIO()
+    run_object.save_html(buffer)
+    return buffer.getvalue().encode("utf-8")
+
+
+def evidently_project_url(settings: Settings, project_id: Any) -> str:
+    """Return the title's project page in the Evidently UI."""
+    return f"{settings.evidently_url.rstrip('/')}/projects/{project_id}"
+
+
 def refresh_ui(settings: Settings, project_id: str) -> bool:
     """Ask a running Evidently UI to re-read the project's snapshots (best effort).
 
-    A local workspace refreshes itself (the UI watches its folder); an ``s3://`` workspace does not. The UI not
-    running is fine: it reads everything when it starts.
+    The UI watches a local workspace's folder, but its watcher can miss a file caught half-written; an ``s3://``
+    workspace is not watched at all. The UI not running is fine: it reads everything when it starts.
 
     Returns:
         Whether the UI confirmed the reload.

@@ -124,3 +124,9 @@ def test_with_overrides_validates_the_result():
 def test_settings_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().game_title = "other"  # type: ignore[misc]
+
+
+def test_drift_columns_must_be_model_inputs():
+    with pytest.raises(ConfigurationError, match=r"DRIFT_COLUMNS names unknown columns \['Nonsense'\]"):
+        Settings(drift_columns="AvgSessionDurationMinutes, Nonsense")
+    assert Settings(drift_columns=" GameGenre ,, prediction").drift_column_names == ("GameGenre", "prediction")

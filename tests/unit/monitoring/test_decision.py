@@ -97,3 +97,18 @@ def test_decide_trigger_with_short_cooldowns(cooldown):
     state = MonitoringState(episode_started="2026-11-10", last_triggered="2026-11-10")
     decision = decide_trigger(True, state, "2026-11-11", cooldown)
     assert decision.trigger is (cooldown <= 1)
+
+
+def test_rerunning_a_night_that_triggered_keeps_its_run_id(store, settings):
+    starter = _Starter()
+    first, again = _run_nights(store, settings, [("2026-11-11", True), ("2026-11-11", True)], starter)
+    assert again["retraining_triggered"] and again["retraining_run_id"] == first["retraining_run_id"] == 101
+    assert len(starter.calls) == 1
+
+
+def test_rerunning_an_earlier_night_neither_triggers_nor_moves_the_state_back(store, settings):
+    starter = _Starter()
+    _run_nights(store, settings, [("2026-11-11", False), ("2026-11-12", True), ("2026-11-13", True)], starter)
+    rerun = apply_decision(store, settings, _result("2026-11-11", True), "1", starter)
+    assert not rerun["retraining_triggered"] and len(starter.calls) == 1
+    assert load_state(store, settings).last_checked == "2026-11-13"

@@ -14,6 +14,7 @@ from machine_learning.monitoring.drift import (
     SHARE_TEST,
     DriftCheck,
     build_drift_suite,
+    decisive_columns,
     needs_retraining,
     run_drift_tests,
 )
@@ -70,9 +71,11 @@ def test_a_missing_or_broken_decisive_test_is_an_error_not_a_pass():
         needs_retraining(broken, 0.3, DECISIVE)
 
 
-def test_unknown_drift_columns_are_rejected():
-    with pytest.raises(InvalidInputError, match="Nonsense"):
-        build_drift_suite(Settings(drift_columns="Nonsense"), "2026-11-20")
+def test_the_suite_is_labelled_for_the_dashboard_and_the_prediction_always_decides():
+    settings = Settings(drift_columns="GameGenre")
+    suite = build_drift_suite(settings, "2026-11-20", "3")
+    assert suite.metadata == {"kind": "drift_tests", "day": "2026-11-20", "model_version": "3"}
+    assert decisive_columns(settings) == ("prediction", "GameGenre")
 
 
 @pytest.fixture(scope="module")

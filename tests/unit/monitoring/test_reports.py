@@ -7,7 +7,8 @@ import re
 import pandas as pd
 import pytest
 
-from machine_learning.monitoring.reports import build_reports, find_metric_result, join_labels, render_html
+from machine_learning.monitoring.reports import build_reports, find_metric_result, join_labels
+from machine_learning.monitoring.workspace import render_html
 
 DAY = "2026-11-23"
 NUMERIC = ("Age", "PlayTimeHours", "InGamePurchases", "SessionsPerWeek", "AvgSessionDurationMinutes", "PlayerLevel")
