@@ -1,9 +1,10 @@
 """From a night's drift tests to at most one retraining per drift episode, recorded where users look.
 
 A drift episode is a run of consecutive nights whose tests call for retraining. Retraining is triggered on the
-first night of an episode; later nights of the same episode only record the decision, until
-``RETRAINING_COOLDOWN_DAYS`` have passed since the trigger (drift that outlives a retraining starts a new episode).
-A night whose tests pass ends the episode. The state lives in ``<title>/monitoring/state.json``.
+first night of an episode whose labels have started to arrive (labels are published weekly; retraining without
+any labelled day of the drift would learn nothing new); later nights of the same episode only record the
+decision, until ``RETRAINING_COOLDOWN_DAYS`` have passed since the trigger. A night whose tests pass ends the
+episode. The state lives in ``<title>/monitoring/state.json``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ class TriggerDecision:
     state: MonitoringState
 
 
-def decide_trigger(needed: bool, state: MonitoringState, day: str, cooldown_days: int) -> TriggerDecision:
+def decide_trigger(
+    needed: bool, state: MonitoringState, day: str, cooldown_days: int, labels_ready: bool = True
+) -> TriggerDecision:
     """Decide whether tonight triggers retraining (pure: no I/O).
 
     Args:
@@ -49,6 +52,8 @@ def decide_trigger(needed: bool, state: MonitoringState, day: str, cooldown_days
         state: The state after the previous night.
         day: Tonight, ``YYYY-MM-DD``.
         cooldown_days: Days after a trigger during which the same episode does not trigger again.
+        labels_ready: Whether labels of some day since the episode started have been published. Retraining
+            without them would learn nothing new and use up the episode's trigger, so it waits for them.
 
     Returns:
         The decision and the state to store (without the run id of a retraining started because of it).
@@ -59,7 +64,7 @@ def decide_trigger(needed: bool, state: MonitoringState, day: str, cooldown_days
         return TriggerDecision(False, f"tests passed{ended}", dataclasses.replace(state, episode_started=None))
     if state.last_triggered == day:
         return TriggerDecision(False, f"retraining was already triggered for {day}", state)
-    if state.episode_started and state.last_triggered:
+    if state.episode_started and state.last_triggered and state.last_triggered >= state.episode_started:
         # A day before the last trigger (a re-run of an earlier night) counts as inside the cooldown.
         waited = (date.fromisoformat(day) - date.fromisoformat(state.last_triggered)).days
         if waited < cooldown_days:
@@ -69,7 +74,12 @@ def decide_trigger(needed: bool, state: MonitoringState, day: str, cooldown_days
             )
             return TriggerDecision(False, reason, state)
     starts = state.episode_started or day
-    reason = "drift detected: retraining triggered" if not state.episode_started else "drift outlived the cooldown"
+    if not labels_ready:
+        reason = f"drift since {starts}: retraining waits for labels of those days (published when their week ends)"
+        return TriggerDecision(False, reason, dataclasses.replace(state, episode_started=starts))
+    # Still the same episode after a trigger means the drift outlived the cooldown.
+    outlived = state.episode_started and (state.last_triggered or "") >= state.episode_started
+    reason = "drift outlived the cooldown" if outlived else "drift detected: retraining triggered"
     return TriggerDecision(True, reason, MonitoringState(starts, day, None, state.last_checked))
 
 
@@ -118,8 +128,12 @@ def apply_decision(
         The decision record (also stored at :func:`decision_key`).
 
     """
+    from machine_learning.data.accumulate import labelled_days
+
     state = load_state(store, settings)
-    decision = decide_trigger(result.decision.needed, state, result.day, settings.retraining_cooldown_days)
+    starts = state.episode_started or result.day
+    ready = any(starts <= labelled <= result.day for labelled in labelled_days(store, settings, result.day))
+    decision = decide_trigger(result.decision.needed, state, result.day, settings.retraining_cooldown_days, ready)
     new_state = decision.state
     triggered_tonight = state.last_triggered == result.day  # this night ran before and started retraining
     run_id = state.last_retraining_run if triggered_tonight else None

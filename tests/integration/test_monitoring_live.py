@@ -38,28 +38,29 @@ def test_quiet_then_drifted_nights_are_decided_recorded_and_charted(settings: Se
         started.append(variables)
         return 7
 
-    for day, drift in (("2026-11-20", []), ("2026-11-21", ["sessions_per_week=0.6"])):
+    # A quiet Saturday, then a drifted Sunday: the simulator publishes the week's labels with it.
+    for day, drift in (("2026-11-21", []), ("2026-11-22", ["sessions_per_week=0.6"])):
         run_simulation(settings, day, 1500, drift, seed=3)
         run_daily_batch(settings, day)
         run_performance_monitoring(settings, day, start)
 
     store = connect(settings).store
-    quiet = store.read_json(decision_key(settings, "2026-11-20"))
-    drifted = store.read_json(decision_key(settings, "2026-11-21"))
+    quiet = store.read_json(decision_key(settings, "2026-11-21"))
+    drifted = store.read_json(decision_key(settings, "2026-11-22"))
     assert not quiet["retraining_needed"] and not quiet["retraining_triggered"]
     assert drifted["retraining_triggered"] and drifted["retraining_run_id"] == 7
-    assert started == [{"batch_date": "2026-11-21", "reason": "; ".join(drifted["test_reasons"])}]
+    assert started == [{"batch_date": "2026-11-22", "reason": "; ".join(drifted["test_reasons"])}]
     assert "SessionsPerWeek" in drifted["drifted_columns"]
-    assert store.exists(f"{settings.s3_prefix}/reports/date=2026-11-21/drift_tests.html")
+    assert store.exists(f"{settings.s3_prefix}/reports/date=2026-11-22/drift_tests.html")
 
     client = connect(settings).mlflow
     experiment = client.get_experiment_by_name(monitoring_experiment(settings))
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
-    assert [run.data.tags["day"] for run in runs] == ["2026-11-20", "2026-11-21"]
+    assert [run.data.tags["day"] for run in runs] == ["2026-11-21", "2026-11-22"]
     assert [run.data.metrics["retraining_triggered"] for run in runs] == [0.0, 1.0]
 
     snapshots = open_project(settings).project.list_snapshots()
     assert {(s.metadata.get("kind"), s.metadata.get("day")) for s in snapshots} == {
-        ("drift_tests", "2026-11-20"),
         ("drift_tests", "2026-11-21"),
+        ("drift_tests", "2026-11-22"),
     }

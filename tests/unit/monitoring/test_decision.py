@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
+from machine_learning.monitoring.data import labels_key
 from machine_learning.monitoring.decision import (
     MonitoringState,
     apply_decision,
@@ -34,8 +36,20 @@ class _Starter:
         return 100 + len(self.calls)
 
 
-def _run_nights(store, settings, nights: list[tuple[str, bool]], starter: _Starter) -> list[dict]:
-    return [apply_decision(store, settings, _result(day, needed), "1", starter) for day, needed in nights]
+def _publish_labels(store, settings, day: str) -> None:
+    store.write_parquet(labels_key(settings, day), pd.DataFrame({"PlayerID": [1], "EngagementLevel": ["High"]}))
+
+
+def _run_nights(
+    store, settings, nights: list[tuple[str, bool]], starter: _Starter, labelled: bool = True
+) -> list[dict]:
+    """Run the nights in order; unless told otherwise, each night's labels are already published."""
+    records = []
+    for day, needed in nights:
+        if labelled:
+            _publish_labels(store, settings, day)
+        records.append(apply_decision(store, settings, _result(day, needed), "1", starter))
+    return records
 
 
 def test_no_drift_never_triggers(store, settings):
@@ -84,11 +98,12 @@ def test_drift_outliving_the_cooldown_triggers_again(store, settings):
 
 
 def test_a_failed_trigger_fails_the_night_and_is_retried_the_next(store, settings):
+    _publish_labels(store, settings, "2026-11-11")
     with pytest.raises(ConnectionError):
         apply_decision(store, settings, _result("2026-11-11", True), "1", _Starter(fail=True))
     assert load_state(store, settings) == MonitoringState()
     starter = _Starter()
-    record = apply_decision(store, settings, _result("2026-11-12", True), "1", starter)
+    record = _run_nights(store, settings, [("2026-11-12", True)], starter)[0]
     assert record["retraining_triggered"] and len(starter.calls) == 1
 
 
@@ -109,6 +124,32 @@ def test_rerunning_a_night_that_triggered_keeps_its_run_id(store, settings):
 def test_rerunning_an_earlier_night_neither_triggers_nor_moves_the_state_back(store, settings):
     starter = _Starter()
     _run_nights(store, settings, [("2026-11-11", False), ("2026-11-12", True), ("2026-11-13", True)], starter)
-    rerun = apply_decision(store, settings, _result("2026-11-11", True), "1", starter)
+    rerun = _run_nights(store, settings, [("2026-11-11", True)], starter)[0]
     assert not rerun["retraining_triggered"] and len(starter.calls) == 1
     assert load_state(store, settings).last_checked == "2026-11-13"
+
+
+def test_retraining_waits_for_labels_of_the_drifted_days_then_runs_once(store, settings):
+    starter = _Starter()
+    # Drift from Wednesday; the week's labels (Monday to Sunday) are published on Sunday.
+    waiting = _run_nights(store, settings, [(f"2026-11-{d}", True) for d in (11, 12, 13, 14)], starter, labelled=False)
+    assert starter.calls == [] and not any(r["retraining_triggered"] for r in waiting)
+    assert "waits for labels" in waiting[-1]["reason"] and "since 2026-11-11" in waiting[-1]["reason"]
+    for day in ("2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13", "2026-11-14", "2026-11-15"):
+        _publish_labels(store, settings, day)
+    sunday, monday = _run_nights(store, settings, [("2026-11-15", True), ("2026-11-16", True)], starter, labelled=False)
+    assert sunday["retraining_triggered"] and not monday["retraining_triggered"]
+    assert len(starter.calls) == 1
+
+
+def test_labels_from_before_the_drift_do_not_count(store, settings):
+    _publish_labels(store, settings, "2026-11-08")
+    record = _run_nights(store, settings, [("2026-11-11", True)], _Starter(), labelled=False)[0]
+    assert not record["retraining_triggered"] and "waits for labels" in record["reason"]
+
+
+def test_a_new_episode_after_a_passing_night_triggers_even_within_the_cooldown(store, settings):
+    starter = _Starter()
+    nights = [("2026-11-11", True), ("2026-11-12", False), ("2026-11-13", True), ("2026-11-14", True)]
+    records = _run_nights(store, settings, nights, starter)
+    assert [r["retraining_triggered"] for r in records] == [True, False, True, False]
