@@ -271,13 +271,12 @@ def _wait_run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _monitor(args: argparse.Namespace, settings: Settings) -> None:
-    from machine_learning.inference.batch import as_day
     from machine_learning.monitoring.nightly import run_performance_monitoring
 
     def refuse(variables: dict[str, Any]) -> int:
         raise MLOpsError("drift calls for retraining, but --no-trigger was given: nothing started, nothing recorded")
 
-    run_performance_monitoring(settings, as_day(args.date), refuse if args.no_trigger else None)
+    run_performance_monitoring(settings, args.date, refuse if args.no_trigger else None)
 
 
 def _decision(args: argparse.Namespace, settings: Settings) -> None:

@@ -17,7 +17,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from machine_learning.data.prepare import load_raw_players
 from machine_learning.data.schema import ID_COLUMN, LABEL_COLUMN, required_columns
 from machine_learning.data.validate import validate_players
 from machine_learning.errors import InvalidInputError, MLOpsError, NotFoundError
-from machine_learning.inference.batch import daily_batch_locations
+from machine_learning.inference.batch import as_day, daily_batch_locations
 from machine_learning.monitoring.data import labels_key
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri, to_parquet_bytes
@@ -228,10 +228,12 @@ def publish_week_labels(store: ObjectStore, settings: Settings, week_end: date) 
     monday = week_end - timedelta(days=week_end.isoweekday() - 1)
     published = []
     for one in (monday + timedelta(days=offset) for offset in range(7)):
-        source = truth_key(settings, one.isoformat())
-        if store.exists(source):
-            store.write_bytes(labels_key(settings, one.isoformat()), store.read_bytes(source))
-            published.append(one.isoformat())
+        try:
+            truth = store.read_bytes(truth_key(settings, one.isoformat()))
+        except NotFoundError:  # a day of the week that was not simulated
+            continue
+        store.write_bytes(labels_key(settings, one.isoformat()), truth)
+        published.append(one.isoformat())
     return published
 
 
@@ -297,7 +299,7 @@ def run_simulation(
 
     # Check the arguments before reading anything: a typo fails fast and offline.
     drift = parse_drift(drift_specs)
-    when = _as_date(day)
+    when = date.fromisoformat(as_day(day, name="day"))
     _check_request(players, seed)
     source = source_path or default_source()
     store = connect(settings).store
@@ -336,17 +338,6 @@ def _check_request(players: int, seed: int) -> None:
         raise InvalidInputError(f"players must be between 1 and {IDS_PER_DAY:,} per day, got {players}")
     if seed < 0:
         raise InvalidInputError(f"seed must be >= 0, got {seed}")
-
-
-def _as_date(day: date | str) -> date:
-    if isinstance(day, datetime):
-        return day.date()
-    if isinstance(day, date):
-        return day
-    try:
-        return date.fromisoformat(str(day).strip())
-    except ValueError:
-        raise InvalidInputError(f"day must be a date like 2026-11-20, got {day!r}") from None
 
 
 def _allowed_kinds() -> str:

@@ -372,8 +372,11 @@ def run_daily_batch(
     return {"batch_date": day, **result.to_dict()}
 
 
-def as_day(value: date | datetime | str | None) -> str:
-    """Normalise a day given as a date, a datetime (Mage's ``execution_date``) or text to ``YYYY-MM-DD``."""
+def as_day(value: date | datetime | str | None, name: str = "batch_date") -> str:
+    """Normalise a day given as a date, a datetime (Mage's ``execution_date``) or text to ``YYYY-MM-DD``.
+
+    ``name`` is what the caller calls the value, for the error message.
+    """
     if value is None:
         return datetime.now(UTC).date().isoformat()
     if isinstance(value, datetime | date):
@@ -381,4 +384,4 @@ def as_day(value: date | datetime | str | None) -> str:
     try:
         return datetime.fromisoformat(str(value)).date().isoformat()
     except ValueError:
-        raise InvalidInputError(f"batch_date must be a date like 2026-11-23, got {value!r}") from None
+        raise InvalidInputError(f"{name} must be a date like 2026-11-23, got {value!r}") from None

@@ -14,6 +14,7 @@ this on probe rows and falls back to the pipeline itself if the structure is une
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -102,7 +103,7 @@ class CompiledPredictor:
         self._categorical_positions = [i for i, name in enumerate(self._inner.names) if name in self._inner.codes]
         width = max(len(codes) for codes in self._inner.codes.values())
         self._trees = _flatten_trees(classifier, width)
-        self._forest = _tree_tables(classifier, width)
+        self._forest = _tree_tables(classifier, self._trees)
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
         """Probabilities equal to ``pipeline.predict_proba`` on the same raw rows."""
@@ -353,16 +354,13 @@ def _flatten_trees(classifier: HistGradientBoostingClassifier, codes: int) -> _T
     )
 
 
-def _tree_tables(classifier: HistGradientBoostingClassifier, codes: int) -> TreeTables | None:
+def _tree_tables(classifier: HistGradientBoostingClassifier, trees: _Trees) -> TreeTables | None:
     """Compile the trees to lookup tables for big batches (None when they are too big for that)."""
-    known, feature_map = classifier._bin_mapper.make_known_categories_bitsets()
-    tables = [
-        _category_table(tree.nodes, tree.raw_left_cat_bitsets, known, feature_map, codes)
-        for iteration in classifier._predictors
-        for tree in iteration
-    ]
+    # The flattened trees already hold every tree's category table, one block of rows per tree, in the same order.
+    bounds = [*trees.roots.tolist(), len(trees.category_left)]
+    tables = {index: trees.category_left[start:end] for index, (start, end) in enumerate(itertools.pairwise(bounds))}
     try:
-        return TreeTables(classifier._predictors, classifier._baseline_prediction, dict(enumerate(tables)))
+        return TreeTables(classifier._predictors, classifier._baseline_prediction, tables)
     except UnsupportedTreesError as error:
         logger.info("big batches use the classifier's own code: %s", error)
         return None

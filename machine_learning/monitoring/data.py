@@ -97,11 +97,7 @@ def load_current_data(store: ObjectStore, settings: Settings, day: str, days: in
         NotFoundError: No day in the window was scored.
 
     """
-    frames = [
-        store.read_parquet(current_key(settings, one)).assign(date=one)
-        for one in window_days(day, days)
-        if store.exists(current_key(settings, one))
-    ]
+    frames = _read_days(store, [(one, current_key(settings, one)) for one in window_days(day, days)])
     if not frames:
         raise NotFoundError(
             f"no scored batch for {settings.game_title} in the {days} day(s) up to {day}: run batch_inference first"
@@ -121,11 +117,19 @@ def load_labels(store: ObjectStore, settings: Settings, days: list[str]) -> pd.D
         PlayerID, EngagementLevel and ``date`` for every labelled player (possibly no rows).
 
     """
-    frames = [
-        store.read_parquet(labels_key(settings, one))[[ID_COLUMN, LABEL_COLUMN]].assign(date=one)
-        for one in days
-        if store.exists(labels_key(settings, one))
-    ]
+    read = _read_days(store, [(one, labels_key(settings, one)) for one in days])
+    frames = [frame[[ID_COLUMN, LABEL_COLUMN, "date"]] for frame in read]
     if not frames:
         return pd.DataFrame({ID_COLUMN: pd.Series(dtype="int64"), LABEL_COLUMN: [], "date": []})
     return pd.concat(frames, ignore_index=True)
+
+
+def _read_days(store: ObjectStore, keys: list[tuple[str, str]]) -> list[pd.DataFrame]:
+    """Read one Parquet object per day, with a ``date`` column; days whose object does not exist are skipped."""
+    frames = []
+    for day, key in keys:
+        try:
+            frames.append(store.read_parquet(key).assign(date=day))
+        except NotFoundError:  # one request per day: no separate existence check
+            continue
+    return frames

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 from machine_learning.monitoring.data import load_current_data, load_reference_data, report_key
@@ -17,13 +18,16 @@ def monitoring_experiment(settings: Settings) -> str:
 
 
 def run_performance_monitoring(
-    settings: Settings, day: str, start_retraining: Callable[[dict[str, Any]], int] | None = None
+    settings: Settings,
+    day: date | datetime | str | None,
+    start_retraining: Callable[[dict[str, Any]], int] | None = None,
 ) -> dict[str, Any]:
     """Test the day's scored data against production's reference data and retrain when the tests call for it.
 
     Args:
         settings: Everything about where things live and the drift conditions.
-        day: The night's day, ``YYYY-MM-DD``; the window is the ``MONITORING_WINDOW_DAYS`` days ending on it.
+        day: The night's day (a date, Mage's ``execution_date`` or ``YYYY-MM-DD``; today when omitted). The
+            window is the ``MONITORING_WINDOW_DAYS`` days ending on it.
         start_retraining: Starts the retraining pipeline and returns its run id; defaults to the Mage server's
             ``retraining_api`` trigger.
 
@@ -31,9 +35,11 @@ def run_performance_monitoring(
         The decision record, with where the suite's snapshot and HTML copy went.
 
     """
+    from machine_learning.inference.batch import as_day
     from machine_learning.monitoring.workspace import add_snapshot, render_html
     from machine_learning.services import connect
 
+    day = as_day(day)
     services = connect(settings)
     reference = load_reference_data(services.mlflow, services.store, settings)
     current = load_current_data(services.store, settings, day, settings.monitoring_window_days)

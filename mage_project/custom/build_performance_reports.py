@@ -1,4 +1,3 @@
-from machine_learning.inference.batch import as_day
 from machine_learning.monitoring.reports import run_performance_reports
 from machine_learning.settings import load_settings
 
@@ -9,6 +8,5 @@ if "custom" not in globals():
 @custom
 def build_reports(*args, **kwargs):
     """Evidently reports of the day (variable batch_date, else the run's execution_date): workspace + S3 HTML."""
-    return run_performance_reports(
-        load_settings(kwargs), as_day(kwargs.get("batch_date") or kwargs.get("execution_date"))
-    )
+    day = kwargs.get("batch_date") or kwargs.get("execution_date")
+    return run_performance_reports(load_settings(kwargs), day)
