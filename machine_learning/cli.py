@@ -274,7 +274,9 @@ def _monitor(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.monitoring.nightly import run_performance_monitoring
 
     def refuse(variables: dict[str, Any]) -> int:
-        raise MLOpsError("drift calls for retraining, but --no-trigger was given: nothing started, nothing recorded")
+        raise MLOpsError(
+            "live quality calls for retraining, but --no-trigger was given: nothing started, nothing recorded"
+        )
 
     run_performance_monitoring(settings, args.date, refuse if args.no_trigger else None)
 
@@ -294,6 +296,13 @@ def _decision(args: argparse.Namespace, settings: Settings) -> None:
             MageClient(settings), RETRAINING_PIPELINE, int(record["retraining_run_id"]), args.timeout, print
         )
         print(f"{run.pipeline} run {run.run_id} {run.status} (waited {run.seconds:.0f}s): {run.url}")
+
+
+def _live_quality(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.monitoring.quality import describe_live_quality
+    from machine_learning.services import connect
+
+    print("\n".join(describe_live_quality(connect(settings).store, settings, args.date, args.days)))
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> None:
@@ -392,6 +401,10 @@ def _build_parser() -> argparse.ArgumentParser:
     decision.add_argument("--json", action="store_true", help="also print the full record")
     decision.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
     decision.set_defaults(command=_decision)
+    live = commands.add_parser("live-quality", help="accuracy of served (and shadow) predictions per labelled day")
+    live.add_argument("--date", required=True, help="last day, YYYY-MM-DD")
+    live.add_argument("--days", type=int, default=7, help="days ending on --date (default 7)")
+    live.set_defaults(command=_live_quality)
     simulate = commands.add_parser("simulate", help="write one simulated day of players (Sundays: the week's labels)")
     simulate.add_argument("--day", required=True, help="YYYY-MM-DD")
     simulate.add_argument("--players", type=int, default=2000, help="players in the day's batch (default 2000)")
@@ -400,7 +413,9 @@ def _build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KIND=STRENGTH",
-        help="session_length, sessions_per_week, genre_mix or playtime, strength in [0, 1]; repeatable",
+        help="one of: "
+        + ", ".join(("session_length", "sessions_per_week", "genre_mix", "playtime", "casual_players", "genre_players"))
+        + "; strength in [0, 1]; repeatable",
     )
     simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     simulate.add_argument("--source", help="labelled player CSV to draw from (default: SIMULATOR_SOURCE or data/)")

@@ -1,4 +1,9 @@
-"""Model selection: score candidate and production on the same held-out rows, then promote or not."""
+"""Model selection: score candidate and production on the same rows, then promote or not.
+
+The rows that decide are the most recent labelled players neither model was trained on (held out by training from
+the newest labelled days, or scored in shadow on live days); the candidate's random held-out rows guard against a
+broken candidate. See :func:`machine_learning.registry.should_promote`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from machine_learning.errors import NotFoundError
 from machine_learning.registry import (
     CANDIDATE,
     PRODUCTION,
+    Comparison,
     VersionInfo,
     apply_promotion,
     get_alias_version,
@@ -22,6 +28,8 @@ from machine_learning.registry import (
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
 from machine_learning.training.evaluate import evaluate_predictions
+from machine_learning.training.recency import LABEL_DAY_COLUMN
+from machine_learning.training.train import MIN_RECENT_ROWS
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,10 @@ class SelectionResult:
     candidate_score: float | None
     production_score: float | None
     holdout_rows: int
+    compared_on: str = "held-out"
+    recent_rows: int = 0
+    candidate_recent_score: float | None = None
+    production_recent_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (Mage block output)."""
@@ -60,16 +72,21 @@ def score_on_holdout(model: Any, holdout: pd.DataFrame, metric: str) -> float:
     return evaluate_predictions(holdout[LABEL_COLUMN], predictions).metrics[metric]
 
 
-def select_model(client: Any, store: ObjectStore, settings: Settings) -> SelectionResult:
-    """Compare ``candidate`` with ``production`` on the candidate's held-out rows and promote if better.
+def select_model(
+    client: Any, store: ObjectStore, settings: Settings, live: Comparison | None = None
+) -> SelectionResult:
+    """Compare ``candidate`` with ``production`` and promote the candidate if it is better.
 
-    The first model is promoted automatically. The decision and its reason are recorded as tags on the
-    candidate version.
+    Recent rows decide when there are any (``live`` scores from shadow scoring, else the candidate's recent
+    held-out rows from days newer than production's training data); the candidate's random held-out rows then
+    only guard against a broken model. The first model is promoted automatically. The decision and its reason
+    are recorded as tags on the candidate version.
 
     Args:
         client: An ``MlflowClient``.
         store: Where the held-out data lives.
-        settings: Model name, metric and margin.
+        settings: Model name, metric, margin and guard tolerance.
+        live: Both models' scores on the same live labelled players, when the caller has them.
 
     Returns:
         The decision, the scores and the versions compared.
@@ -87,25 +104,46 @@ def select_model(client: Any, store: ObjectStore, settings: Settings) -> Selecti
         reason = f"candidate v{candidate.version} is already in production"
         return SelectionResult(False, reason, candidate.version, production.version, metric, None, None, 0)
     holdout = _read_holdout(store, candidate)
-    candidate_score = score_on_holdout(load_model_version(settings, candidate.version), holdout, metric)
-    production_score = (
-        score_on_holdout(load_model_version(settings, production.version), holdout, metric) if production else None
-    )
-    decision = should_promote(candidate_score, production_score, metric, settings.promotion_margin)
+    models = [load_model_version(settings, candidate.version)]
+    models += [load_model_version(settings, production.version)] if production else []
+    scores = [score_on_holdout(model, holdout, metric) for model in models]
+    held_out = Comparison("held-out", len(holdout), scores[0], scores[1] if production else None)
+    recent = live or _recent_comparison(store, candidate, production, models, metric)
+    decision = should_promote(recent, held_out, metric, settings.promotion_margin, settings.selection_old_tolerance)
     result = SelectionResult(
         promoted=decision.promote,
         reason=decision.reason,
         candidate_version=candidate.version,
         production_version=production.version if production else None,
         metric=metric,
-        candidate_score=round(candidate_score, 6),
-        production_score=None if production_score is None else round(production_score, 6),
+        candidate_score=round(held_out.candidate, 6),
+        production_score=None if held_out.production is None else round(held_out.production, 6),
         holdout_rows=len(holdout),
+        compared_on=recent.source if recent else "held-out",
+        recent_rows=recent.rows if recent else 0,
+        candidate_recent_score=round(recent.candidate, 6) if recent else None,
+        production_recent_score=None if recent is None or recent.production is None else round(recent.production, 6),
     )
     _record_decision(client, settings, result)
     if decision.promote:
         apply_promotion(client, settings, candidate, production)
     return result
+
+
+def _recent_comparison(
+    store: ObjectStore, candidate: VersionInfo, production: VersionInfo | None, models: list[Any], metric: str
+) -> Comparison | None:
+    """Both models on the candidate's recent held-out rows from days production was not trained on."""
+    uri = candidate.tags.get("recent_holdout_uri")
+    if production is None or not uri:
+        return None
+    bucket, key = parse_s3_uri(uri)
+    recent = ObjectStore(client=store.client, bucket=bucket).read_parquet(key)
+    unseen = recent[recent[LABEL_DAY_COLUMN].astype(str) > production.tags.get("trained_until", "")]
+    if len(unseen) < MIN_RECENT_ROWS:
+        return None
+    candidate_score, production_score = (score_on_holdout(model, unseen, metric) for model in models)
+    return Comparison("recent", len(unseen), candidate_score, production_score)
 
 
 def _read_holdout(store: ObjectStore, candidate: VersionInfo) -> pd.DataFrame:
@@ -122,6 +160,8 @@ def _record_decision(client: Any, settings: Settings, result: SelectionResult) -
         "selection_reason": result.reason,
         "selection_compared_with": result.production_version or "none",
         "selection_holdout_rows": str(result.holdout_rows),
+        "selection_compared_on": result.compared_on,
+        "selection_recent_rows": str(result.recent_rows),
     }
     for name, value in tags.items():
         client.set_model_version_tag(settings.model_name, result.candidate_version, name, value)

@@ -39,6 +39,13 @@ _ENV_NAMES: dict[str, str] = {
     "retraining_cooldown_days": "RETRAINING_COOLDOWN_DAYS",
     "evidently_workspace": "EVIDENTLY_WORKSPACE",
     "evidently_url": "EVIDENTLY_URL",
+    "max_quality_drop": "MAX_QUALITY_DROP",
+    "quality_recovery_tolerance": "QUALITY_RECOVERY_TOLERANCE",
+    "quality_window_days": "QUALITY_WINDOW_DAYS",
+    "retraining_base_weight": "RETRAINING_BASE_WEIGHT",
+    "retraining_half_life_days": "RETRAINING_HALF_LIFE_DAYS",
+    "recent_holdout_days": "RECENT_HOLDOUT_DAYS",
+    "selection_old_tolerance": "SELECTION_OLD_TOLERANCE",
 }
 
 
@@ -73,6 +80,18 @@ class Settings:
             episode and does not trigger it again until this many days have passed.
         evidently_workspace: Folder (or ``s3://`` URI) of the Evidently workspace the reports and the UI share.
         evidently_url: The Evidently UI, for links in messages.
+        max_quality_drop: Live accuracy (production scored on labelled days it was not trained on) this far below
+            the model's own expected accuracy starts a quality episode and retraining, drift or not.
+        quality_recovery_tolerance: A quality episode ends once live accuracy is back within this much of the
+            expected accuracy of the model that was in production when the episode started.
+        quality_window_days: Labelled days (ending tonight) that the nightly live-quality check pools.
+        retraining_base_weight: Sample weight of training rows that carry no label day (the original processed
+            data) next to labelled days, which weigh 1 when newest (see ``training/recency.py``).
+        retraining_half_life_days: A labelled day's weight halves with every this many days of age.
+        recent_holdout_days: The newest labelled days from which training holds out ``test_size`` of the rows,
+            so model selection compares candidate and production on recent players neither was trained on.
+        selection_old_tolerance: On the older held-out rows a candidate that wins on recent players may score at
+            most this much below production (a guard against a broken candidate that lets adaptation through).
 
     """
 
@@ -99,6 +118,13 @@ class Settings:
     retraining_cooldown_days: int = 7
     evidently_workspace: str = "~/.cache/engagement-mlops/evidently"
     evidently_url: str = "http://127.0.0.1:8001"
+    max_quality_drop: float = 0.05
+    quality_recovery_tolerance: float = 0.02
+    quality_window_days: int = 7
+    retraining_base_weight: float = 0.05
+    retraining_half_life_days: float = 14.0
+    recent_holdout_days: int = 3
+    selection_old_tolerance: float = 0.3
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):
@@ -125,10 +151,22 @@ class Settings:
             raise ConfigurationError(f"DRIFT_SHARE_THRESHOLD must be in (0, 1], got {self.drift_share_threshold}")
         if self.monitoring_window_days < 1 or self.retraining_cooldown_days < 0:
             raise ConfigurationError("MONITORING_WINDOW_DAYS must be >= 1 and RETRAINING_COOLDOWN_DAYS >= 0")
+        self._check_loop_settings()
         unknown = sorted(set(self.drift_column_names) - {*FEATURE_COLUMNS, "prediction"})
         if unknown:
             allowed = list(FEATURE_COLUMNS)
             raise ConfigurationError(f"DRIFT_COLUMNS names unknown columns {unknown}; choose from {allowed}")
+
+    def _check_loop_settings(self) -> None:
+        shares = ("max_quality_drop", "quality_recovery_tolerance", "retraining_base_weight", "selection_old_tolerance")
+        for name in shares:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:  # also rejects NaN
+                raise ConfigurationError(f"{_ENV_NAMES[name]} must be between 0 and 1, got {value}")
+        if not self.retraining_half_life_days > 0:
+            raise ConfigurationError(f"RETRAINING_HALF_LIFE_DAYS must be > 0, got {self.retraining_half_life_days}")
+        if self.quality_window_days < 1 or self.recent_holdout_days < 1:
+            raise ConfigurationError("QUALITY_WINDOW_DAYS and RECENT_HOLDOUT_DAYS must be >= 1")
 
     @property
     def model_name(self) -> str:

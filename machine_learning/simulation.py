@@ -34,14 +34,24 @@ from machine_learning.monitoring.data import labels_key
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri, to_parquet_bytes
 
-# kind -> what it does; strength s is in [0, 1] and 0 means no change.
-DRIFT_KINDS: dict[str, str] = {
-    "session_length": "shorter sessions: AvgSessionDurationMinutes x (1 - s), in whole minutes",
-    "sessions_per_week": "fewer sessions: SessionsPerWeek x (1 - s), rounded to a whole number",
-    "genre_mix": "a new genre mix: a share s of the players switch to Strategy",
-    "playtime": "less play: PlayTimeHours x (1 - s)",
-}
 NEW_GENRE = "Strategy"
+# kind -> what it does; strength s is in [0, 1] and 0 means no change. Concept changes alter the inputs while each
+# player keeps the label of the source row it was drawn from (the same engagement now looks different), so a model
+# trained before gets worse. Label-consistent shifts draw a different mix of real players, whose labels still fit
+# their inputs: the inputs drift, the model stays right.
+DRIFT_KINDS: dict[str, str] = {
+    "session_length": "concept change, shorter sessions: AvgSessionDurationMinutes x (1 - s), in whole minutes",
+    "sessions_per_week": "concept change, fewer sessions: SessionsPerWeek x (1 - s), rounded to a whole number",
+    "genre_mix": "a new genre mix: a share s of the players switch to Strategy (labels kept)",
+    "playtime": "less play: PlayTimeHours x (1 - s)",
+    "casual_players": "label-consistent: a share s of the players are drawn from the real Low-engagement players",
+    "genre_players": "label-consistent: a share s of the players are drawn from the real Strategy players",
+}
+# Label-consistent kinds: which real players a share of the day is drawn from.
+_MIX_KINDS: dict[str, tuple[str, str]] = {
+    "casual_players": (LABEL_COLUMN, "Low"),
+    "genre_players": ("GameGenre", NEW_GENRE),
+}
 IDS_PER_DAY = 1_000_000
 SOURCE_ENV = "SIMULATOR_SOURCE"
 DATASET_NAME = "online_gaming_behavior_dataset.csv.gz"
@@ -166,6 +176,7 @@ def simulate_players(
     rows = rng.integers(0, len(source), size=players)
     # Drawn whatever the drift, so adding a drift changes its own column and leaves every other value as is.
     switches = rng.random(players) < strengths.get("genre_mix", 0.0)
+    rows = _mix_rows(source, rows, strengths, rng)
     frame = source[list(required_columns(True))].iloc[rows].reset_index(drop=True)
     frame[ID_COLUMN] = day.toordinal() * IDS_PER_DAY + np.arange(players, dtype="int64")
     if "session_length" in strengths:  # the shipped data reports whole minutes
@@ -179,6 +190,22 @@ def simulate_players(
     frame.loc[switches, "GameGenre"] = NEW_GENRE
     frame.attrs["drift"] = strengths
     return frame
+
+
+def _mix_rows(
+    source: pd.DataFrame, rows: np.ndarray, strengths: Mapping[str, float], rng: np.random.Generator
+) -> np.ndarray:
+    """Redraw a share of the day's players from a subset of the real players (label-consistent shifts)."""
+    for kind, (column, value) in _MIX_KINDS.items():
+        if strengths.get(kind, 0.0) <= 0.0:
+            continue
+        subset = np.flatnonzero(source[column].astype(str).to_numpy() == value)
+        if len(subset) == 0:
+            raise InvalidInputError(f"drift {kind}: the source has no player with {column} = {value}")
+        chosen = rng.random(len(rows)) < strengths[kind]
+        rows = rows.copy()
+        rows[chosen] = subset[rng.integers(0, len(subset), size=int(chosen.sum()))]
+    return rows
 
 
 def publish_simulated_day(store: ObjectStore, settings: Settings, day: date, players: pd.DataFrame) -> SimulatedDay:

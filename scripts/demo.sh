@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The demo: the shipped dataset through data_preparation -> training -> model_selection -> batch_inference, then
-# DEMO_DAYS simulated days (default 7) with drift injected midway: each day is scored, tested for drift and
-# reported on; drift triggers retraining once. Every run goes through the Mage server's API triggers, so it is
-# visible in the Mage UI with its logs. Called by `make demo` with the stack's environment loaded.
+# DEMO_DAYS simulated days (default 11, Thursday to the Sunday after next) with a concept change from day 4 (a
+# Sunday): each day is scored, tested and reported on. That Sunday's labels show the drop in live quality, which
+# triggers retraining; the retrained model wins on recent players and goes to production the same night, and the
+# next Sunday's labels show the recovery. Every run goes through the Mage server's API triggers, so it is visible
+# in the Mage UI with its logs. Called by `make demo` with the stack's environment loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MLOPS=.local/venv-app/bin/mlops
@@ -27,12 +29,12 @@ echo "== scoring today's batch ($today) with the production model, in Mage"
 echo "== the same model over HTTP (serving API), one player"
 "$MLOPS" serving-check --url "http://127.0.0.1:${SERVING_PORT:-8080}"
 
-# Part two: the closed loop over simulated days. The days end on a Sunday midway, so that day's labels (published
-# weekly, when the week ends) already include the first drifted day when drift triggers retraining.
-DAYS=${DEMO_DAYS:-7}
+# Part two: the closed loop over simulated days. Drift starts on a Sunday, so that day's labels (published weekly,
+# when the week ends) already include a drifted day; the next Sunday's labels judge the retrained model.
+DAYS=${DEMO_DAYS:-11}
 PLAYERS=${DEMO_PLAYERS:-2000}
 DRIFT=${DEMO_DRIFT:-session_length=0.5}
-DRIFT_FROM=$(((DAYS + 2) / 2))
+DRIFT_FROM=${DEMO_DRIFT_FROM:-4}
 mapfile -t days < <(.local/venv-app/bin/python - "$DAYS" "$DRIFT_FROM" <<'PY'
 import sys
 from datetime import date, timedelta
@@ -65,7 +67,7 @@ for i in "${!days[@]}"; do
   "$MLOPS" run-pipeline performance_monitoring --variables "$vars" | tail -1 | sed 's/^/   /'
   decision=$("$MLOPS" decision --date "$day" --wait --json)
   sed -n '1p;/^retraining\|^   retraining/p' <<<"$decision" | sed 's/^/   /'
-  if grep -q '"retraining_triggered": true' <<<"$decision"; then
+  if grep -q '"retraining_triggered": true\|"promoted": true' <<<"$decision"; then
     echo "   models after retraining and model selection:"
     "$MLOPS" status | sed 's/^/     /'
   fi
@@ -78,6 +80,8 @@ echo "== waiting for the daily reports"
 for run_id in "${reports[@]}"; do
   "$MLOPS" wait-run performance_reports "$run_id" | sed 's/^/   /'
 done
+echo "== live quality of what production served, per labelled day (the drop, then the recovery)"
+"$MLOPS" live-quality --date "${days[-1]}" --days "$DAYS" | sed 's/^/   /'
 cat <<MSG
 == done in $((SECONDS - started))s. Look around:
    Mage     ${MAGE_URL:-http://127.0.0.1:6789}   every run above, with logs; each pipeline's schedule under Triggers (login $DEFAULT_OWNER_EMAIL; password: DEFAULT_OWNER_PASSWORD in .local/stack/stack.env)

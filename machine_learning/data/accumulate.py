@@ -18,6 +18,7 @@ from machine_learning.inference.batch import daily_batch_locations
 from machine_learning.monitoring.data import load_labels
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
+from machine_learning.training.recency import LABEL_DAY_COLUMN
 
 _LABEL_DAY = re.compile(r"/labels/date=(\d{4}-\d{2}-\d{2})/labels\.parquet$")
 
@@ -38,7 +39,7 @@ def load_labelled_batches(store: ObjectStore, settings: Settings, days: list[str
         days: Days with published labels.
 
     Returns:
-        Raw text rows in the labelled schema (features and EngagementLevel).
+        Raw text rows in the labelled schema (features and EngagementLevel), plus the ``label_day`` of each.
 
     """
     labels = load_labels(store, settings, days)
@@ -54,17 +55,19 @@ def load_labelled_batches(store: ObjectStore, settings: Settings, days: list[str
         ids = pd.to_numeric(batch[ID_COLUMN], errors="coerce")
         joined = batch.drop(columns=[LABEL_COLUMN], errors="ignore").assign(_id=ids)
         joined = joined.merge(day_labels.rename(columns={ID_COLUMN: "_id"}), on="_id", how="inner")
-        frames.append(joined.drop(columns="_id"))
+        frames.append(joined.drop(columns="_id").assign(**{LABEL_DAY_COLUMN: day}))
+    columns = [*required_columns(require_label=True), LABEL_DAY_COLUMN]
     if not frames:
-        return pd.DataFrame(columns=list(required_columns(require_label=True)))
-    return pd.concat(frames, ignore_index=True)[list(required_columns(require_label=True))]
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def accumulate_training_data(store: ObjectStore, settings: Settings, until: str) -> PreparedData:
     """Publish the latest processed players plus every labelled day up to ``until`` as the new training data.
 
     Rows already in the processed data (same PlayerID) are replaced by the labelled batch's version, so running
-    this twice does not count a day twice.
+    this twice does not count a day twice. Each labelled row's day is published beside the data, so training can
+    weigh rows by age (``training/recency.py``).
 
     Args:
         store: Where everything lives.
@@ -82,15 +85,27 @@ def accumulate_training_data(store: ObjectStore, settings: Settings, until: str)
     base = load_prepared_players(store, settings)
     days = labelled_days(store, settings, until)
     labelled = load_labelled_batches(store, settings, days)
-    combined = pd.concat([base[list(labelled.columns)], labelled], ignore_index=True)
+    columns = list(required_columns(require_label=True))
+    combined = pd.concat([base[columns], labelled], ignore_index=True)
     ids = pd.to_numeric(combined[ID_COLUMN], errors="coerce")
     combined = combined[~ids.duplicated(keep="last") | ids.isna()].reset_index(drop=True)
+    label_days = _label_days(combined)
     source = f"retraining up to {until}: processed data + labels of {len(days)} day(s)" + (
         f" ({days[0]}..{days[-1]})" if days else ""
     )
-    prepared = prepare_players(combined, store, settings, source)
+    prepared = prepare_players(combined[columns], store, settings, source, label_days)
     print(
         f"training data: {len(base)} processed + {len(labelled)} labelled rows from {len(days)} day(s) "
         f"-> {prepared.processed_rows} rows ({prepared.quarantined_rows} quarantined)"
     )
     return prepared
+
+
+def _label_days(combined: pd.DataFrame) -> pd.DataFrame:
+    """``PlayerID`` (as validation types it) and ``label_day`` of the rows that came from labelled days."""
+    rows = combined[combined[LABEL_DAY_COLUMN].notna()]
+    ids = pd.to_numeric(rows[ID_COLUMN], errors="coerce")
+    known = ids.notna() & (ids % 1 == 0)
+    return pd.DataFrame(
+        {ID_COLUMN: ids[known].astype("int64").to_numpy(), LABEL_DAY_COLUMN: rows.loc[known, LABEL_DAY_COLUMN]}
+    ).reset_index(drop=True)

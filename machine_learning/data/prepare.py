@@ -37,6 +37,7 @@ class PreparedData:
     features_uri: str
     quarantine_uri: str
     created_at: str
+    label_days_uri: str = ""  # PlayerID -> label_day of rows that came from labelled days (retraining data)
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-serialisable dict (used as the manifest and as Mage block output)."""
@@ -66,7 +67,13 @@ def load_raw_players(source: str, store: ObjectStore | None) -> pd.DataFrame:
     return parse_raw_players(read_source_bytes(source, store), source, require_label=True)
 
 
-def prepare_players(raw: pd.DataFrame, store: ObjectStore, settings: Settings, source: str) -> PreparedData:
+def prepare_players(
+    raw: pd.DataFrame,
+    store: ObjectStore,
+    settings: Settings,
+    source: str,
+    label_days: pd.DataFrame | None = None,
+) -> PreparedData:
     """Validate raw rows and publish processed, feature and quarantine tables as Parquet.
 
     Args:
@@ -74,6 +81,8 @@ def prepare_players(raw: pd.DataFrame, store: ObjectStore, settings: Settings, s
         store: Where to write.
         settings: Title prefix and the maximum share of invalid rows.
         source: Where the rows came from, recorded in the manifest.
+        label_days: ``PlayerID`` and ``label_day`` of the rows that came from labelled days, published beside
+            the players so training can weigh rows by age.
 
     Returns:
         A description of what was published.
@@ -84,10 +93,16 @@ def prepare_players(raw: pd.DataFrame, store: ObjectStore, settings: Settings, s
     """
     result = validate_players(raw)
     check_quarantine_share(result, settings.max_quarantine_share, source)
-    return publish_prepared(result, store, settings, source)
+    return publish_prepared(result, store, settings, source, label_days)
 
 
-def publish_prepared(result: ValidationResult, store: ObjectStore, settings: Settings, source: str) -> PreparedData:
+def publish_prepared(
+    result: ValidationResult,
+    store: ObjectStore,
+    settings: Settings,
+    source: str,
+    label_days: pd.DataFrame | None = None,
+) -> PreparedData:
     """Publish an accepted validation result: run objects first, the manifest last (the commit point).
 
     Args:
@@ -95,6 +110,7 @@ def publish_prepared(result: ValidationResult, store: ObjectStore, settings: Set
         store: Where to write.
         settings: Title prefix.
         source: Where the rows came from, recorded in the manifest.
+        label_days: Optional ``PlayerID`` -> ``label_day`` table, published with the run.
 
     Returns:
         A description of what was published.
@@ -107,6 +123,7 @@ def publish_prepared(result: ValidationResult, store: ObjectStore, settings: Set
         "players": to_parquet_bytes(result.clean),
         "features": to_parquet_bytes(result.clean[[ID_COLUMN, *DEMOGRAPHIC_COLUMNS]]),
         "quarantine": to_parquet_bytes(result.quarantine),
+        **({"label_days": to_parquet_bytes(label_days)} if label_days is not None else {}),
     }
     uris = {name: store.write_bytes(f"{base}/{name}.parquet", data) for name, data in payloads.items()}
     prepared = PreparedData(
@@ -121,6 +138,7 @@ def publish_prepared(result: ValidationResult, store: ObjectStore, settings: Set
         features_uri=uris["features"],
         quarantine_uri=uris["quarantine"],
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        label_days_uri=uris.get("label_days", ""),
     )
     store.write_json(manifest_key(settings), prepared.to_dict())
     return prepared
@@ -152,7 +170,8 @@ def load_prepared_players(store: ObjectStore, settings: Settings) -> pd.DataFram
         settings: Title prefix.
 
     Returns:
-        The processed rows of the run the manifest points at.
+        The processed rows of the run the manifest points at; with a ``label_day`` column (empty for rows
+        without one) when the run came from retraining data.
 
     Raises:
         NotFoundError: No preparation run has been published for this title yet.
@@ -168,6 +187,10 @@ def load_prepared_players(store: ObjectStore, settings: Settings) -> pd.DataFram
     frame = store.read_parquet(key)
     if LABEL_COLUMN not in frame.columns:
         raise InvalidInputError(f"{manifest.players_uri} has no {LABEL_COLUMN} column")
+    if manifest.label_days_uri:
+        days = store.read_parquet(parse_s3_uri(manifest.label_days_uri)[1])
+        frame = frame.merge(days, on=ID_COLUMN, how="left", validate="one_to_one")
+        frame["label_day"] = frame["label_day"].fillna("")
     return frame
 
 

@@ -358,18 +358,21 @@ def run_daily_batch(
 
     """
     from machine_learning.inference.model import load_production_model
+    from machine_learning.inference.shadow import score_shadow_candidate
     from machine_learning.services import connect
 
     day = as_day(batch_date)
     default_input, outputs = daily_batch_locations(settings, day)
     services = connect(settings)
     model = load_production_model(services.mlflow, settings)
-    result = score_batch(input_uri or default_input, outputs, model, services.store, settings.max_quarantine_share)
+    source = input_uri or default_input
+    result = score_batch(source, outputs, model, services.store, settings.max_quarantine_share)
     print(
         f"{day}: scored {result.scored_rows} of {result.input_rows} players with {model.name} v{model.version} "
         f"({result.quarantined_rows} quarantined) -> {result.outputs['predictions']}"
     )
-    return {"batch_date": day, **result.to_dict()}
+    shadow = score_shadow_candidate(services, settings, day, source, model.version)
+    return {"batch_date": day, **result.to_dict(), "shadow": shadow}
 
 
 def as_day(value: date | datetime | str | None, name: str = "batch_date") -> str:

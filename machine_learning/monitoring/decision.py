@@ -1,10 +1,12 @@
-"""From a night's drift tests to at most one retraining per drift episode, recorded where users look.
+"""From a night's live quality and drift tests to at most one retraining per episode and cooldown, recorded.
 
-A drift episode is a run of consecutive nights whose tests call for retraining. Retraining is triggered on the
-first night of an episode whose labels have started to arrive (labels are published weekly; retraining without
-any labelled day of the drift would learn nothing new); later nights of the same episode only record the
-decision, until ``RETRAINING_COOLDOWN_DAYS`` have passed since the trigger. A night whose tests pass ends the
-episode. The state lives in ``<title>/monitoring/state.json``.
+Live quality from labels decides (``monitoring/quality.py``): an episode is a run of nights on which production's
+live accuracy is too low. Retraining is triggered on its first night; later nights of the same episode only record
+the decision until ``RETRAINING_COOLDOWN_DAYS`` have passed since the trigger, and a night whose labels show that
+quality recovered ends the episode. Nights without labelled evidence (labels arrive weekly) keep the episode as it
+is. Feature drift is recorded every night as an early warning; on its own it starts nothing, since a shift that the
+labels still fit (more casual players, say) does not make the model worse. The state lives in
+``<title>/monitoring/state.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from machine_learning.errors import NotFoundError
 from machine_learning.monitoring.drift import DriftTestResult
+from machine_learning.monitoring.quality import QualityDecision
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore
 
@@ -31,6 +34,7 @@ class MonitoringState:
     last_triggered: str | None = None
     last_retraining_run: int | None = None
     last_checked: str | None = None
+    episode_baseline: float | None = None  # expected accuracy of the production in place when the episode began
 
 
 @dataclass(frozen=True)
@@ -43,25 +47,27 @@ class TriggerDecision:
 
 
 def decide_trigger(
-    needed: bool, state: MonitoringState, day: str, cooldown_days: int, labels_ready: bool = True
+    needed: bool | None, state: MonitoringState, day: str, cooldown_days: int, baseline: float | None = None
 ) -> TriggerDecision:
     """Decide whether tonight triggers retraining (pure: no I/O).
 
     Args:
-        needed: Whether tonight's tests call for retraining.
+        needed: Whether tonight's live quality calls for retraining; ``None`` when no labelled day can tell.
         state: The state after the previous night.
         day: Tonight, ``YYYY-MM-DD``.
         cooldown_days: Days after a trigger during which the same episode does not trigger again.
-        labels_ready: Whether labels of some day since the episode started have been published. Retraining
-            without them would learn nothing new and use up the episode's trigger, so it waits for them.
+        baseline: Production's expected accuracy, kept as the episode's baseline when an episode starts.
 
     Returns:
         The decision and the state to store (without the run id of a retraining started because of it).
 
     """
+    if needed is None:
+        return TriggerDecision(False, "no new evidence tonight; the state is kept", state)
     if not needed:
-        ended = f"; the drift episode that started {state.episode_started} is over" if state.episode_started else ""
-        return TriggerDecision(False, f"tests passed{ended}", dataclasses.replace(state, episode_started=None))
+        ended = f"; the quality episode that started {state.episode_started} is over" if state.episode_started else ""
+        cleared = dataclasses.replace(state, episode_started=None, episode_baseline=None)
+        return TriggerDecision(False, f"live quality holds{ended}", cleared)
     if state.last_triggered == day:
         return TriggerDecision(False, f"retraining was already triggered for {day}", state)
     if state.episode_started and state.last_triggered and state.last_triggered >= state.episode_started:
@@ -69,18 +75,20 @@ def decide_trigger(
         waited = (date.fromisoformat(day) - date.fromisoformat(state.last_triggered)).days
         if waited < cooldown_days:
             reason = (
-                f"drift continues the episode that started {state.episode_started}; retraining was triggered on "
+                f"the quality episode that started {state.episode_started} continues; retraining was triggered on "
                 f"{state.last_triggered} ({waited} of {cooldown_days} cooldown days)"
             )
             return TriggerDecision(False, reason, state)
-    starts = state.episode_started or day
-    if not labels_ready:
-        reason = f"drift since {starts}: retraining waits for labels of those days (published when their week ends)"
-        return TriggerDecision(False, reason, dataclasses.replace(state, episode_started=starts))
-    # Still the same episode after a trigger means the drift outlived the cooldown.
+    # Still the same episode after a trigger means quality did not recover within the cooldown.
     outlived = state.episode_started and (state.last_triggered or "") >= state.episode_started
-    reason = "drift outlived the cooldown" if outlived else "drift detected: retraining triggered"
-    return TriggerDecision(True, reason, MonitoringState(starts, day, None, state.last_checked))
+    reason = (
+        "quality did not recover within the cooldown: retraining triggered again"
+        if outlived
+        else ("live quality dropped: retraining triggered")
+    )
+    starts = state.episode_started or day
+    kept = state.episode_baseline if state.episode_started else baseline
+    return TriggerDecision(True, reason, MonitoringState(starts, day, None, state.last_checked, kept))
 
 
 def state_key(settings: Settings) -> str:
@@ -107,6 +115,7 @@ def apply_decision(
     store: ObjectStore,
     settings: Settings,
     result: DriftTestResult,
+    quality: QualityDecision,
     model_version: str,
     start_retraining: Callable[[dict[str, Any]], int],
     extra: dict[str, Any] | None = None,
@@ -119,7 +128,8 @@ def apply_decision(
     Args:
         store: Where the state and the decision records live.
         settings: Title prefix and cooldown.
-        result: Tonight's test result.
+        result: Tonight's drift tests (an early warning, recorded).
+        quality: Tonight's live-quality decision (what decides).
         model_version: The production version that was tested.
         start_retraining: Starts the retraining pipeline with the given variables and returns its run id.
         extra: More fields for the record (e.g. where the suite's snapshot and HTML copy went).
@@ -128,25 +138,29 @@ def apply_decision(
         The decision record (also stored at :func:`decision_key`).
 
     """
-    from machine_learning.data.accumulate import labelled_days
-
     state = load_state(store, settings)
-    starts = state.episode_started or result.day
-    ready = any(starts <= labelled <= result.day for labelled in labelled_days(store, settings, result.day))
-    decision = decide_trigger(result.decision.needed, state, result.day, settings.retraining_cooldown_days, ready)
+    decision = decide_trigger(
+        quality.needed, state, result.day, settings.retraining_cooldown_days, quality.expected_accuracy
+    )
     new_state = decision.state
     triggered_tonight = state.last_triggered == result.day  # this night ran before and started retraining
     run_id = state.last_retraining_run if triggered_tonight else None
     if decision.trigger:
-        run_id = start_retraining({"batch_date": result.day, "reason": "; ".join(result.decision.reasons)})
+        run_id = start_retraining({"batch_date": result.day, "reason": quality.reason})
         new_state = dataclasses.replace(new_state, last_retraining_run=run_id)
     record = {
         "day": result.day,
         "model_version": model_version,
-        "retraining_needed": result.decision.needed,
+        "retraining_needed": bool(quality.needed),
         "retraining_triggered": decision.trigger or triggered_tonight,
         "retraining_run_id": run_id,
-        "reason": decision.reason,
+        "reason": f"{quality.reason} -> {decision.reason}",
+        "quality_reason": quality.reason,
+        "live_accuracy": quality.live_accuracy,
+        "expected_accuracy": quality.expected_accuracy,
+        "live_rows": quality.rows,
+        "drift_detected": result.decision.needed,
+        "drift_warning": _drift_warning(result),
         "test_reasons": list(result.decision.reasons),
         "share_of_drifted_columns": result.decision.share_of_drifted_columns,
         "drifted_columns": list(result.decision.drifted_columns),
@@ -162,8 +176,14 @@ def apply_decision(
     return record
 
 
+def _drift_warning(result: DriftTestResult) -> str:
+    if not result.decision.needed:
+        return ""
+    return f"early warning, drift: {'; '.join(result.decision.reasons)} (labels will tell whether quality dropped)"
+
+
 def describe_record(record: dict[str, Any]) -> str:
-    """One line for logs and the CLI."""
-    tests = "; ".join(record["test_reasons"]) or "no drift condition met"
+    """One line for logs and the CLI: the decision first, then the quality evidence and the drift warning."""
     action = f"retraining run {record['retraining_run_id']} started" if record["retraining_triggered"] else "no action"
-    return f"{record['day']}: {tests} -> {action} ({record['reason']})"
+    drift = "; ".join(record["test_reasons"]) or "no drift"
+    return f"{record['day']}: {action} ({record['reason']}); drift tests: {drift}"

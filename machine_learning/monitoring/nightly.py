@@ -1,4 +1,4 @@
-"""The performance_monitoring pipeline as one call: test, decide, trigger retraining, record."""
+"""The performance_monitoring pipeline: drift tests, live quality from labels, shadow promotion, decide, record."""
 
 from __future__ import annotations
 
@@ -7,8 +7,24 @@ from datetime import date, datetime
 from typing import Any
 
 from machine_learning.monitoring.data import load_current_data, load_reference_data, report_key
-from machine_learning.monitoring.decision import RETRAINING_PIPELINE, apply_decision, decision_key, describe_record
+from machine_learning.monitoring.decision import (
+    RETRAINING_PIPELINE,
+    apply_decision,
+    decision_key,
+    describe_record,
+    load_state,
+)
 from machine_learning.monitoring.drift import DriftTestResult, run_drift_tests
+from machine_learning.monitoring.quality import (
+    PRODUCTION_ROLE,
+    QualityDecision,
+    compare_live,
+    decide_quality,
+    expected_accuracy,
+    load_live_predictions,
+    pool_live,
+    summarise_live,
+)
 from machine_learning.settings import Settings
 
 
@@ -22,17 +38,22 @@ def run_performance_monitoring(
     day: date | datetime | str | None,
     start_retraining: Callable[[dict[str, Any]], int] | None = None,
 ) -> dict[str, Any]:
-    """Test the day's scored data against production's reference data and retrain when the tests call for it.
+    """Test the night: drift as an early warning, live quality from labels as the decision, then act on it.
+
+    Steps: the drift tests of the day's scored data against production's reference data (snapshot + HTML); the
+    live quality of production and of a shadow candidate on the labelled days of the window; promotion of the
+    shadow candidate when it wins on those live players; the retraining decision from production's live quality.
 
     Args:
-        settings: Everything about where things live and the drift conditions.
+        settings: Everything about where things live, the drift conditions and the quality rules.
         day: The night's day (a date, Mage's ``execution_date`` or ``YYYY-MM-DD``; today when omitted). The
-            window is the ``MONITORING_WINDOW_DAYS`` days ending on it.
+            drift window is the ``MONITORING_WINDOW_DAYS`` days ending on it, the quality window
+            ``QUALITY_WINDOW_DAYS``.
         start_retraining: Starts the retraining pipeline and returns its run id; defaults to the Mage server's
             ``retraining_api`` trigger.
 
     Returns:
-        The decision record, with where the suite's snapshot and HTML copy went.
+        The decision record, with the live quality, any shadow promotion and where the suite's snapshot went.
 
     """
     from machine_learning.inference.batch import as_day
@@ -52,12 +73,57 @@ def run_performance_monitoring(
             report_key(settings, day, "drift_tests"), render_html(suite), content_type="text/html"
         ),
     }
+    quality, live = check_live_quality(services, settings, day)
     starter = start_retraining or mage_retraining_starter(settings)
-    record = apply_decision(services.store, settings, result, reference.model_version, starter, shown)
+    record = apply_decision(services.store, settings, result, quality["decision"], quality["version"], starter, shown)
+    record.update(live_quality=live, shadow_selection=quality["shadow_selection"])
     print(describe_record(record))
     record["mlflow_run_id"] = log_monitoring_run(services.mlflow, settings, result, record)
     services.store.write_json(decision_key(settings, day), record)
     return record
+
+
+def check_live_quality(services: Any, settings: Settings, day: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score stored predictions against published labels; promote a shadow candidate that wins on them.
+
+    Args:
+        services: The S3 store and MLflow client.
+        settings: Quality window, thresholds and the promotion rule.
+        day: Tonight, ``YYYY-MM-DD``.
+
+    Returns:
+        The quality decision for the version now in production (with that version and any shadow selection),
+        and the live quality per labelled day, version and role.
+
+    """
+    from machine_learning.monitoring.data import window_days
+    from machine_learning.registry import CANDIDATE, PRODUCTION, get_alias_version
+    from machine_learning.selection import select_model
+
+    live = load_live_predictions(services.store, settings, window_days(day, settings.quality_window_days))
+    production = get_alias_version(services.mlflow, settings, PRODUCTION)
+    candidate = get_alias_version(services.mlflow, settings, CANDIDATE)
+    if production is None:
+        raise RuntimeError(f"no model in production for '{settings.game_title}'")
+    selection = None
+    if candidate is not None and candidate.version != production.version:
+        comparison = compare_live(live, candidate, production, settings.promotion_metric)
+        if comparison is not None:
+            selection = select_model(services.mlflow, services.store, settings, live=comparison).to_dict()
+            print(f"{day}: shadow candidate v{candidate.version}: {selection['reason']}")
+            production = get_alias_version(services.mlflow, settings, PRODUCTION) or production
+    if selection and selection["promoted"]:
+        decision = QualityDecision(None, f"shadow candidate v{production.version} promoted on live players tonight")
+    else:
+        pooled, newest = pool_live(live, production.version, PRODUCTION_ROLE, production.tags.get("trained_until", ""))
+        state = load_state(services.store, settings)
+        baseline = state.episode_baseline if state.episode_started else None
+        decision = decide_quality(
+            pooled, newest, expected_accuracy(production), baseline, settings.max_quality_drop,
+            settings.quality_recovery_tolerance,
+        )  # fmt: skip
+    summary = [quality.to_dict() for quality in summarise_live(live)]
+    return {"decision": decision, "version": production.version, "shadow_selection": selection}, summary
 
 
 def mage_retraining_starter(settings: Settings) -> Callable[[dict[str, Any]], int]:
@@ -94,9 +160,11 @@ def log_monitoring_run(client: Any, settings: Settings, result: DriftTestResult,
         "day": result.day,
         "model_version": str(record["model_version"]),
         "retraining_needed": str(record["retraining_needed"]),
+        "drift_detected": str(record["drift_detected"]),
         "retraining_triggered": str(record["retraining_triggered"]),
         "decision": record["reason"][:5000],
-        "mlflow.note.content": "; ".join(result.decision.reasons) or "no drift condition met",
+        "mlflow.note.content": f"{record['quality_reason']}. Drift: "
+        + ("; ".join(result.decision.reasons) or "no drift condition met"),
     }
     run = client.create_run(experiment_id, run_name=f"drift-tests-{result.day}", tags=tags)
     step = int(result.day.replace("-", ""))
@@ -107,8 +175,14 @@ def log_monitoring_run(client: Any, settings: Settings, result: DriftTestResult,
         "retraining_needed": float(result.decision.needed),
         "retraining_triggered": float(record["retraining_triggered"]),
         "current_rows": float(result.current_rows),
+        **({"live_accuracy": record["live_accuracy"]} if record.get("live_accuracy") is not None else {}),
     }
     for key, value in metrics.items():
         client.log_metric(run.info.run_id, key, value, step=step)
+    for quality in record.get("live_quality", []):  # each labelled day, per model version, on the day's axis
+        day_step = int(quality["day"].replace("-", ""))
+        for name in ("accuracy", "f1_macro"):
+            key = f"live_{name}_{quality['role']}_v{quality['version']}"
+            client.log_metric(run.info.run_id, key, quality[name], step=day_step)
     client.set_terminated(run.info.run_id)
     return str(run.info.run_id)

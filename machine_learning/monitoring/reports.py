@@ -23,6 +23,8 @@ from machine_learning.data.schema import (
 from machine_learning.monitoring.workspace import (
     DATA_DRIFT,
     DATA_QUALITY,
+    LIVE_PRODUCTION,
+    LIVE_SHADOW,
     MODEL_QUALITY,
     PREDICTION_DRIFT,
     add_snapshot,
@@ -118,6 +120,34 @@ def build_reports(
     return reports
 
 
+def build_live_quality_reports(live: pd.DataFrame) -> list[Any]:
+    """One model-quality report per labelled day and role (production as served, shadow candidate).
+
+    Args:
+        live: Stored predictions joined with labels (``monitoring.quality.load_live_predictions``).
+
+    Returns:
+        Run ``Report`` objects, each dated by its labelled day and tagged with role and model version.
+
+    """
+    from evidently import ColumnMapping
+    from evidently.metrics import ClassificationQualityMetric
+    from evidently.report import Report
+
+    from machine_learning.monitoring.quality import SHADOW_ROLE
+
+    reports = []
+    mapping = ColumnMapping(target="label", prediction="predicted")
+    for (day, role), rows in live.groupby(["date", "role"], sort=True):
+        version = str(rows["version"].max())  # one candidate at a time; the newest if the log holds two
+        rows = rows[rows["version"] == version]
+        kind = LIVE_SHADOW if role == SHADOW_ROLE else LIVE_PRODUCTION
+        report = Report(metrics=[ClassificationQualityMetric()], **describe_run(kind, str(day), version))
+        report.run(reference_data=None, current_data=rows[["label", "predicted"]], column_mapping=mapping)
+        reports.append(report)
+    return reports
+
+
 def join_labels(current: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """Keep the current rows that have ground truth, adding ``EngagementLevel`` (joined on PlayerID and date)."""
     keys = [ID_COLUMN, DATE_COLUMN]
@@ -159,6 +189,7 @@ def run_performance_reports(settings: Settings, day: date | datetime | str | Non
         report_key,
         window_days,
     )
+    from machine_learning.monitoring.quality import load_live_predictions
     from machine_learning.services import connect
 
     day = as_day(day)
@@ -178,6 +209,9 @@ def run_performance_reports(settings: Settings, day: date | datetime | str | Non
             report_key(settings, day, name), render_html(report), content_type="text/html"
         )
         print(f"{day}: {name} report -> snapshot {snapshots[name]}, {html[name]}")
+    live = load_live_predictions(services.store, settings, window_days(day, settings.quality_window_days))
+    for report in build_live_quality_reports(live):  # back-fills the window's labelled days
+        add_snapshot(settings, report, opened)
     drift = find_metric_result(reports[DATA_DRIFT], "DatasetDriftMetric") or {}
     quality = (
         find_metric_result(reports[MODEL_QUALITY], "ClassificationQualityMetric") if MODEL_QUALITY in reports else None
@@ -192,6 +226,7 @@ def run_performance_reports(settings: Settings, day: date | datetime | str | Non
         "model_version": reference.model_version,
         "current_rows": len(current),
         "labelled_rows": len(labelled),
+        "live_quality_days": sorted(set(live["date"].astype(str))),
         "snapshots": snapshots,
         "html": html,
         "share_of_drifted_columns": drift.get("share_of_drifted_columns"),

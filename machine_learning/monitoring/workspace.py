@@ -32,6 +32,9 @@ DATA_DRIFT = "data_drift"
 PREDICTION_DRIFT = "prediction_drift"
 MODEL_QUALITY = "model_quality"
 DRIFT_TESTS = "drift_tests"
+# Live quality per labelled day, back-filled when labels arrive: production's served answers and the shadow's.
+LIVE_PRODUCTION = "live_quality_production"
+LIVE_SHADOW = "live_quality_shadow"
 
 
 class OpenProject(NamedTuple):
@@ -245,8 +248,8 @@ def build_dashboard(title: str) -> Any:
         ),
         DashboardPanelCounter(
             id=panel_id("latest accuracy"),
-            title="Accuracy on labelled players (latest labelled day)",
-            filter=only(MODEL_QUALITY),
+            title="Live accuracy of production (latest labelled day)",
+            filter=only(LIVE_PRODUCTION),
             agg=CounterAgg.LAST,
             value=accuracy,
             size=WidgetSize.HALF,
@@ -283,12 +286,16 @@ def build_dashboard(title: str) -> Any:
             plot_type=PlotType.LINE,
             size=WidgetSize.HALF,
         ),
-        DashboardPanelPlot(
-            id=panel_id("model quality"),
-            title="Model quality once labels arrived",
-            filter=only(MODEL_QUALITY),
-            values=[accuracy, value("ClassificationQualityMetric", "current.f1", "macro F1")],
-            plot_type=PlotType.LINE,
+        *(
+            DashboardPanelPlot(
+                id=panel_id(f"live quality {kind}"),
+                title=f"Live quality per labelled day: {who} (back-filled when labels arrive)",
+                filter=only(kind),
+                values=[accuracy, value("ClassificationQualityMetric", "current.f1", "macro F1")],
+                plot_type=PlotType.LINE,
+                size=WidgetSize.HALF,
+            )
+            for kind, who in ((LIVE_PRODUCTION, "production, as served"), (LIVE_SHADOW, "shadow candidate"))
         ),
         DashboardPanelTestSuite(
             id=panel_id("drift tests"),

@@ -9,6 +9,7 @@ from machine_learning.registry import (
     CANDIDATE,
     PREVIOUS,
     PRODUCTION,
+    Comparison,
     VersionInfo,
     apply_promotion,
     get_alias_version,
@@ -112,8 +113,8 @@ def _register_and_promote(client, settings, run_id):
         (0.86, 0.85, 0.0, True),  # any gain when there is no margin
     ],
 )
-def test_should_promote(candidate, production, margin, promote):
-    decision = should_promote(candidate, production, "f1_macro", margin)
+def test_should_promote_on_held_out_rows_when_there_are_no_recent_rows(candidate, production, margin, promote):
+    decision = should_promote(None, Comparison("held-out", 100, candidate, production), "f1_macro", margin, 0.3)
     assert decision.promote is promote
     assert f"{candidate:.4f}" in decision.reason
     assert "f1_macro" in decision.reason
@@ -125,8 +126,31 @@ def test_should_promote(candidate, production, margin, promote):
 
 
 def test_should_promote_reason_shows_the_signed_gain():
-    assert "(+0.0500)" in should_promote(0.9, 0.85, "accuracy", 0.0).reason
-    assert "(-0.0500)" in should_promote(0.8, 0.85, "accuracy", 0.0).reason
+    assert "(+0.0500)" in should_promote(None, Comparison("held-out", 9, 0.9, 0.85), "accuracy", 0.0, 0.3).reason
+    assert "(-0.0500)" in should_promote(None, Comparison("held-out", 9, 0.8, 0.85), "accuracy", 0.0, 0.3).reason
+
+
+@pytest.mark.parametrize(
+    ("recent", "held_out", "promote", "says"),
+    [
+        # adapted to a changed game: far better on recent players, worse on the old rows, within the tolerance
+        ((0.91, 0.55), (0.75, 0.93), True, "guard passed"),
+        # better on the old rows but not on recent players: the recent rows decide
+        ((0.55, 0.56), (0.95, 0.93), False, "does not beat"),
+        # wins on recent rows but collapses on the old ones: broken
+        ((0.91, 0.55), (0.20, 0.93), False, "looks broken"),
+        # within the margin on recent rows
+        ((0.901, 0.900), (0.93, 0.93), False, "does not beat"),
+    ],
+)
+def test_should_promote_lets_recent_rows_decide_with_a_guard_on_the_old_rows(recent, held_out, promote, says):
+    decision = should_promote(
+        Comparison("recent", 1200, *recent), Comparison("held-out", 8000, *held_out), "f1_macro", 0.002, 0.3
+    )
+    assert decision.promote is promote and says in decision.reason
+    for number in (*recent, *held_out):  # the reason names every number it used
+        assert f"{number:.4f}" in decision.reason
+    assert "n=1200" in decision.reason and "n=8000" in decision.reason
 
 
 # --- register_candidate ----------------------------------------------------------------------------------------

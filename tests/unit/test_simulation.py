@@ -56,8 +56,24 @@ def _batch(fake_s3: FakeS3, settings: Settings, day: date) -> bytes:
     return fake_s3.objects[(bucket, key)]
 
 
+# Label-consistent shifts: which real players a share of the day is drawn from.
+MIX_OF = {"casual_players": ("EngagementLevel", "Low"), "genre_players": ("GameGenre", NEW_GENRE)}
+
+
 def test_drift_kinds_are_covered():
-    assert set(DRIFTED_COLUMN) == set(DRIFT_KINDS)
+    assert set(DRIFTED_COLUMN) | set(MIX_OF) == set(DRIFT_KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(MIX_OF))
+def test_a_label_consistent_shift_draws_real_players_of_the_mix(source, kind):
+    column, value = MIX_OF[kind]
+    plain = simulate_players(source, DAY, 3000, {}, seed=5)
+    shifted = simulate_players(source, DAY, 3000, {kind: 0.5}, seed=5)
+    assert (shifted[column] == value).mean() > (plain[column] == value).mean() + 0.25
+    # Every player is a real row of the source, label included: the labels still fit the inputs.
+    features = [name for name in shifted.columns if name != "PlayerID"]
+    real = source[features].astype(str).agg("|".join, axis=1)
+    assert shifted[features].astype(str).agg("|".join, axis=1).isin(set(real)).all()
 
 
 @pytest.mark.parametrize("strength", [0.0, 0.5, 1.0])
@@ -74,7 +90,7 @@ def test_simulated_players_are_valid_for_the_schema(shipped, kind, strength):
     assert players["SessionsPerWeek"].dtype == "int64"
 
 
-@pytest.mark.parametrize("kind", sorted(DRIFT_KINDS))
+@pytest.mark.parametrize("kind", sorted(DRIFTED_COLUMN))
 def test_a_drift_moves_only_its_own_column_in_its_direction(source, kind):
     column = DRIFTED_COLUMN[kind]
     plain = simulate_players(source, DAY, 2000, {}, seed=5)

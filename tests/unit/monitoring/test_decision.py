@@ -1,11 +1,9 @@
-"""The retraining trigger: at most once per drift episode, recorded where users look."""
+"""The retraining trigger: live quality decides, at most once per episode and cooldown, recorded where users look."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
-from machine_learning.monitoring.data import labels_key
 from machine_learning.monitoring.decision import (
     MonitoringState,
     apply_decision,
@@ -14,12 +12,20 @@ from machine_learning.monitoring.decision import (
     load_state,
 )
 from machine_learning.monitoring.drift import DriftTestResult, RetrainingDecision
+from machine_learning.monitoring.quality import QualityDecision
 
 
-def _result(day: str, needed: bool) -> DriftTestResult:
-    reasons = ("AvgSessionDurationMinutes drifted (score 0.9 > threshold 0.1)",) if needed else ()
-    drifted = ("AvgSessionDurationMinutes",) if needed else ()
-    return DriftTestResult(day, 40_000, 2_000, RetrainingDecision(needed, reasons, 1 / 12 if needed else 0.0, drifted))
+def _result(day: str, drift: bool) -> DriftTestResult:
+    reasons = ("AvgSessionDurationMinutes drifted (score 0.9 > threshold 0.1)",) if drift else ()
+    drifted = ("AvgSessionDurationMinutes",) if drift else ()
+    return DriftTestResult(day, 40_000, 2_000, RetrainingDecision(drift, reasons, 1 / 12 if drift else 0.0, drifted))
+
+
+def _quality(needed: bool | None) -> QualityDecision:
+    if needed is None:
+        return QualityDecision(None, "no labelled players newer than production's training data")
+    accuracy = 0.6 if needed else 0.93
+    return QualityDecision(needed, f"live accuracy {accuracy}", accuracy, 0.93, 2000)
 
 
 class _Starter:
@@ -36,44 +42,38 @@ class _Starter:
         return 100 + len(self.calls)
 
 
-def _publish_labels(store, settings, day: str) -> None:
-    store.write_parquet(labels_key(settings, day), pd.DataFrame({"PlayerID": [1], "EngagementLevel": ["High"]}))
-
-
 def _run_nights(
-    store, settings, nights: list[tuple[str, bool]], starter: _Starter, labelled: bool = True
+    store, settings, nights: list[tuple[str, bool | None]], starter: _Starter, drift: bool = False
 ) -> list[dict]:
-    """Run the nights in order; unless told otherwise, each night's labels are already published."""
-    records = []
-    for day, needed in nights:
-        if labelled:
-            _publish_labels(store, settings, day)
-        records.append(apply_decision(store, settings, _result(day, needed), "1", starter))
-    return records
+    """Run the nights in order: each with its live-quality verdict (None: no labelled evidence)."""
+    return [
+        apply_decision(store, settings, _result(day, drift), _quality(needed), "1", starter) for day, needed in nights
+    ]
 
 
-def test_no_drift_never_triggers(store, settings):
+def test_quality_that_holds_never_triggers(store, settings):
     starter = _Starter()
     records = _run_nights(store, settings, [(f"2026-11-{d:02d}", False) for d in range(10, 17)], starter)
     assert starter.calls == []
     assert not any(r["retraining_triggered"] for r in records)
 
 
-def test_a_drift_episode_triggers_retraining_exactly_once(store, settings):
+def test_a_quality_episode_triggers_retraining_exactly_once(store, settings):
     starter = _Starter()
     nights = [("2026-11-10", False), ("2026-11-11", True), ("2026-11-12", True), ("2026-11-13", True)]
     records = _run_nights(store, settings, nights, starter)
     assert [r["retraining_triggered"] for r in records] == [False, True, False, False]
-    assert starter.calls == [{"batch_date": "2026-11-11", "reason": records[1]["test_reasons"][0]}]
+    assert starter.calls == [{"batch_date": "2026-11-11", "reason": records[1]["quality_reason"]}]
     assert records[1]["retraining_run_id"] == 101
     assert "episode that started 2026-11-11" in records[3]["reason"]
 
 
 def test_each_night_is_recorded_with_its_reasons(store, settings):
-    _run_nights(store, settings, [("2026-11-11", True)], _Starter())
+    _run_nights(store, settings, [("2026-11-11", True)], _Starter(), drift=True)
     stored = store.read_json(decision_key(settings, "2026-11-11"))
     assert stored["retraining_needed"] and stored["retraining_triggered"]
-    assert stored["drifted_columns"] == ["AvgSessionDurationMinutes"]
+    assert stored["drifted_columns"] == ["AvgSessionDurationMinutes"] and stored["drift_detected"]
+    assert stored["live_accuracy"] == 0.6 and stored["expected_accuracy"] == 0.93
     assert load_state(store, settings).last_triggered == "2026-11-11"
 
 
@@ -90,7 +90,7 @@ def test_a_passing_night_ends_the_episode_and_new_drift_triggers_again(store, se
     assert [r["retraining_triggered"] for r in records] == [True, False, True]
 
 
-def test_drift_outliving_the_cooldown_triggers_again(store, settings):
+def test_quality_not_recovering_within_the_cooldown_triggers_again(store, settings):
     starter = _Starter()
     days = [f"2026-11-{d:02d}" for d in range(1, 10)]  # nine nights of drift, cooldown 7 days
     records = _run_nights(store, settings, [(day, True) for day in days], starter)
@@ -98,9 +98,8 @@ def test_drift_outliving_the_cooldown_triggers_again(store, settings):
 
 
 def test_a_failed_trigger_fails_the_night_and_is_retried_the_next(store, settings):
-    _publish_labels(store, settings, "2026-11-11")
     with pytest.raises(ConnectionError):
-        apply_decision(store, settings, _result("2026-11-11", True), "1", _Starter(fail=True))
+        apply_decision(store, settings, _result("2026-11-11", True), _quality(True), "1", _Starter(fail=True))
     assert load_state(store, settings) == MonitoringState()
     starter = _Starter()
     record = _run_nights(store, settings, [("2026-11-12", True)], starter)[0]
@@ -129,23 +128,34 @@ def test_rerunning_an_earlier_night_neither_triggers_nor_moves_the_state_back(st
     assert load_state(store, settings).last_checked == "2026-11-13"
 
 
-def test_retraining_waits_for_labels_of_the_drifted_days_then_runs_once(store, settings):
+def test_drift_without_labelled_evidence_is_an_early_warning_only(store, settings):
     starter = _Starter()
-    # Drift from Wednesday; the week's labels (Monday to Sunday) are published on Sunday.
-    waiting = _run_nights(store, settings, [(f"2026-11-{d}", True) for d in (11, 12, 13, 14)], starter, labelled=False)
-    assert starter.calls == [] and not any(r["retraining_triggered"] for r in waiting)
-    assert "waits for labels" in waiting[-1]["reason"] and "since 2026-11-11" in waiting[-1]["reason"]
-    for day in ("2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13", "2026-11-14", "2026-11-15"):
-        _publish_labels(store, settings, day)
-    sunday, monday = _run_nights(store, settings, [("2026-11-15", True), ("2026-11-16", True)], starter, labelled=False)
-    assert sunday["retraining_triggered"] and not monday["retraining_triggered"]
-    assert len(starter.calls) == 1
+    records = _run_nights(store, settings, [(f"2026-11-{d}", None) for d in (11, 12, 13)], starter, drift=True)
+    assert starter.calls == [] and not any(r["retraining_triggered"] for r in records)
+    assert all(r["drift_detected"] and "early warning" in r["drift_warning"] for r in records)
 
 
-def test_labels_from_before_the_drift_do_not_count(store, settings):
-    _publish_labels(store, settings, "2026-11-08")
-    record = _run_nights(store, settings, [("2026-11-11", True)], _Starter(), labelled=False)[0]
-    assert not record["retraining_triggered"] and "waits for labels" in record["reason"]
+def test_drift_that_the_labels_still_fit_starts_nothing(store, settings):
+    starter = _Starter()
+    records = _run_nights(store, settings, [(f"2026-11-{d}", False) for d in (11, 12, 13)], starter, drift=True)
+    assert starter.calls == [] and all(r["drift_detected"] for r in records)
+
+
+def test_a_quality_drop_without_drift_triggers(store, settings):
+    starter = _Starter()
+    record = _run_nights(store, settings, [("2026-11-15", True)], starter, drift=False)[0]
+    assert record["retraining_triggered"] and not record["drift_detected"] and len(starter.calls) == 1
+
+
+def test_nights_without_evidence_keep_the_episode_and_its_baseline(store, settings):
+    starter = _Starter()
+    nights = [("2026-11-08", True), *((f"2026-11-{d:02d}", None) for d in range(9, 15)), ("2026-11-15", True)]
+    records = _run_nights(store, settings, nights, starter)
+    assert [r["day"] for r in records if r["retraining_triggered"]] == ["2026-11-08", "2026-11-15"]
+    state = load_state(store, settings)
+    assert state.episode_started == "2026-11-08" and state.episode_baseline == 0.93
+    _run_nights(store, settings, [("2026-11-22", False)], starter)
+    assert load_state(store, settings).episode_started is None and len(starter.calls) == 2
 
 
 def test_a_new_episode_after_a_passing_night_triggers_even_within_the_cooldown(store, settings):
