@@ -13,7 +13,7 @@ CHECKOV_STAMP := $(CHECKOV)/.installed
 STACK_ENV := $(LOCAL)/stack/stack.env
 RUN := set -a && . $(STACK_ENV) && set +a &&
 
-.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-drift bench-online bench-serve triggers-clean lock clean distclean deploy-check destroy
+.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-drift bench-online bench-serve bench-loop triggers-clean lock clean distclean deploy-check destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ bench-serve: setup ## serving latency at 200 req/s, 1,000 players per request, a
 
 bench-drift: setup ## time the nightly drift tests: 40k reference vs 10k current rows, with and without drift
 	@$(APP)/bin/python bench/bench_drift.py
+
+bench-loop: setup ## the closed loop over 28 simulated days per drift scenario through Mage (its own stack; ~30-60 min)
+	@$(APP)/bin/python bench/bench_loop.py
 
 bench-online: setup ## latency of one online request through Mage (API trigger and /api/runs); needs `make demo`
 	@$(RUN) $(APP)/bin/python bench/bench_online_mage.py

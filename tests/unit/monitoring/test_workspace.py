@@ -10,9 +10,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from machine_learning.monitoring.reports import build_reports
+from machine_learning.monitoring.reports import build_live_quality_reports, build_reports
 from machine_learning.monitoring.workspace import (
     DRIFT_TESTS,
+    LIVE_PRODUCTION,
+    LIVE_SHADOW,
     add_snapshot,
     describe_run,
     open_project,
@@ -137,6 +139,8 @@ def test_every_panel_shows_data_once_reports_and_drift_tests_exist(settings, pla
         for report in build_reports(players, current, current.head(400), day).values():
             add_snapshot(settings, report, opened)
         add_snapshot(settings, drift_suite(players, day), opened)
+    for report in build_live_quality_reports(_live(DAYS)):
+        add_snapshot(settings, report, opened)
 
     widgets = open_project(settings).project.build_dashboard_info(None, None).widgets
 
@@ -147,6 +151,27 @@ def test_every_panel_shows_data_once_reports_and_drift_tests_exist(settings, pla
         points = [y for trace in traces for y in (trace.get("y") or []) if y]
         assert points, f"panel '{widget.title}' has no data: its metric ids do not match the reports"
     assert all("Error" not in str(w.params) for w in widgets if w.type == "counter")
+
+
+def _live(days: list[str]) -> pd.DataFrame:
+    """Stored predictions joined with labels, for production and a shadow candidate on each day."""
+    labels = ["High", "Medium", "Low"] * 100
+    frames = [
+        pd.DataFrame({"date": day, "version": version, "role": role, "PlayerID": range(300),
+                      "predicted": ["Low"] * wrong + labels[wrong:], "label": labels})
+        for day in days
+        for role, version, wrong in (("production", "1", 90), ("shadow", "2", 30))
+    ]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_live_quality_gets_one_snapshot_per_labelled_day_and_role(settings):
+    reports = build_live_quality_reports(_live(DAYS))
+    ids = {add_snapshot(settings, report) for report in reports}
+    again = {add_snapshot(settings, report) for report in build_live_quality_reports(_live(DAYS))}
+    kinds = {(r.metadata["kind"], r.metadata["day"], r.metadata["model_version"]) for r in reports}
+    assert kinds == {(kind, day, v) for day in DAYS for kind, v in ((LIVE_PRODUCTION, "1"), (LIVE_SHADOW, "2"))}
+    assert ids == again and len(open_project(settings).project.list_snapshots()) == 2 * len(DAYS)  # back-fill replaces
 
 
 def test_describe_run_labels_the_simulated_day():
