@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -71,6 +72,9 @@ class Scenario:
     drift: str | None
     days: list[Day] = field(default_factory=list)
     title: str = ""
+    failed: bool = False
+    services: Any = None  # S3 store and MLflow client, made in the main thread (boto3 sessions are not thread-safe)
+    mage: Any = None
 
 
 def say(scenario: str, text: str) -> None:
@@ -113,6 +117,7 @@ def stop_stack(env: dict[str, str]) -> None:
 def train_first_model(scenario: Scenario) -> None:
     """Production v1 on the shipped players, under the scenario's own title (one at a time: MLflow's fluent API)."""
     from machine_learning.data.prepare import load_prepared_players, load_raw_players, prepare_players
+    from machine_learning.orchestration import MageClient
     from machine_learning.registry import register_candidate
     from machine_learning.selection import select_model
     from machine_learning.services import connect
@@ -122,33 +127,34 @@ def train_first_model(scenario: Scenario) -> None:
 
     scenario.title = f"loop-{scenario.name.replace('_', '-')}-{uuid.uuid4().hex[:4]}"
     settings = load_settings({"game_title": scenario.title})
-    services = connect(settings)
+    services = scenario.services = connect(settings)
+    scenario.mage = MageClient(settings)
     prepare_players(load_raw_players(default_source(), None), services.store, settings, "bench-loop")
     trained = train_candidate(load_prepared_players(services.store, settings), services.store, settings)
     register_candidate(services.mlflow, settings, trained)
     select_model(services.mlflow, services.store, settings)
 
 
-def run_scenario(scenario: Scenario, days: int, players: int) -> Scenario:
-    """Run each day through Mage; fill in the scenario's table."""
+def run_scenario(scenario: Scenario, source: Any, days: int, players: int) -> Scenario:
+    """Run each day through Mage; fill in the scenario's table. A failure is printed with its traceback."""
+    try:
+        return _run_days(scenario, source, days, players)
+    except Exception:  # one scenario's failure must not lose the others' figures
+        say(scenario.name, "FAILED:\n" + traceback.format_exc())
+        scenario.failed = True
+        return scenario
+
+
+def _run_days(scenario: Scenario, source: Any, days: int, players: int) -> Scenario:
     from machine_learning.monitoring.decision import decision_key
-    from machine_learning.orchestration import MageClient, run_pipeline, wait_for_run
+    from machine_learning.orchestration import run_pipeline, wait_for_run
     from machine_learning.registry import PRODUCTION, get_alias_version
-    from machine_learning.services import connect
     from machine_learning.settings import load_settings
-    from machine_learning.simulation import (
-        default_source,
-        load_source_players,
-        parse_drift,
-        publish_simulated_day,
-        simulate_players,
-    )
+    from machine_learning.simulation import parse_drift, publish_simulated_day, simulate_players
 
     title = scenario.title
     settings = load_settings({"game_title": title})
-    services = connect(settings)
-    source = load_source_players(default_source(), None)
-    mage = MageClient(settings)
+    services, mage = scenario.services, scenario.mage
     drift = parse_drift([scenario.drift]) if scenario.drift else {}
     for n in range(1, days + 1):
         day = START + timedelta(days=n - 1)
@@ -227,15 +233,23 @@ def main() -> None:
     os.environ.update(env)
     print(f"stack up in {time.monotonic() - started:.0f}s (state in {state}); {len(chosen)} scenarios side by side")
     try:
+        from machine_learning.simulation import default_source, load_source_players
+
+        source = load_source_players(default_source(), None)
         for scenario in chosen:
             train_first_model(scenario)
         with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
-            done = list(pool.map(lambda s: run_scenario(s, args.days, args.players), chosen))
+            done = list(pool.map(lambda s: run_scenario(s, source, args.days, args.players), chosen))
     finally:
         if not args.keep:
             stop_stack(env)
     write_table(done)
-    rows = [summarise(scenario) for scenario in done]
+    rows = [summarise(scenario) for scenario in done if not scenario.failed]
+    for scenario in done:
+        if scenario.failed:
+            print(f"{scenario.name}: FAILED (see its traceback above)")
+    if not rows:
+        return
     header = list(rows[0])
     print("\n" + " | ".join(header))
     for row in rows:
