@@ -139,7 +139,7 @@ def run_scenario(scenario: Scenario, source: Any, days: int, players: int) -> Sc
     """Run each day through Mage; fill in the scenario's table. A failure is printed with its traceback."""
     try:
         return _run_days(scenario, source, days, players)
-    except Exception:  # one scenario's failure must not lose the others' figures
+    except Exception:  # noqa: BLE001 - one scenario's failure must not lose the others' figures
         say(scenario.name, "FAILED:\n" + traceback.format_exc())
         scenario.failed = True
         return scenario
@@ -159,7 +159,7 @@ def _run_days(scenario: Scenario, source: Any, days: int, players: int) -> Scena
     for n in range(1, days + 1):
         day = START + timedelta(days=n - 1)
         today = drift if n >= 4 else {}
-        record = Day(n, day.isoformat(), scenario.drift if today else "")
+        record = Day(n, day.isoformat(), (scenario.drift or "") if today else "")
         frame = simulate_players(source, day, players, today, seed=n)
         record.labels = bool(publish_simulated_day(services.store, settings, day, frame).labels_published)
         variables = {"batch_date": record.day, "game_title": title}
