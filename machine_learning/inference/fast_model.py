@@ -88,9 +88,9 @@ class _Trees:
 
 
 class CompiledPredictor:
-    """The pipeline's arithmetic on numpy arrays (see the module docstring)."""
+    """The pipeline's arithmetic on numpy arrays (see the module docstring); ``kind`` is ``"numpy"``."""
 
-    kind = "compiled"
+    kind = "numpy"
 
     def __init__(self, pipeline: Any) -> None:
         preprocess, classifier = _check_structure(pipeline)
@@ -120,6 +120,30 @@ class CompiledPredictor:
                 proba = self._classifier.predict_proba(_matrix(columns, values, self._outer))
             return np.asarray(proba, dtype="float64")
         return np.asarray(self._classifier._loss.predict_proba(raw), dtype="float64")
+
+    def outer_matrix(self, columns: Columns) -> np.ndarray:
+        """The ColumnTransformer's output for raw rows (what the classifier and compiled trees read), vectorised.
+
+        Args:
+            columns: Raw feature columns of equal length.
+
+        Returns:
+            A C-ordered float64 matrix, one row per player, unknown categories coded as the encoder does (-1).
+
+        """
+        values = _engineered(columns)
+        if len(values["Age"]) <= TREE_WALK_MAX_ROWS:
+            return _matrix(columns, values, self._outer)  # dict lookups beat pandas' hashing for a few rows
+        matrix = np.empty((len(values["Age"]), len(self._outer.names)), dtype="float64")
+        for position, name in enumerate(self._outer.names):
+            if name in self._outer.codes:
+                codes = self._outer.codes[name]
+                lookup = np.array([UNKNOWN_CODE, *codes.values()], dtype="float64")
+                found = pd.Index(list(codes), dtype=object).get_indexer(np.asarray(columns[name], dtype=object))
+                matrix[:, position] = lookup[found + 1]
+            else:
+                matrix[:, position] = values[name]
+        return matrix
 
     def _category_codes(self, columns: Columns, position: int) -> np.ndarray:
         """``code + 1`` of each row's category as the trees see it (0: missing or unknown), vectorised."""

@@ -156,7 +156,7 @@ def test_model_version_and_health_describe_the_serving_model(client):
     health = client.get("/health")
     assert version.status_code == 200 and health.status_code == 200
     assert version.json()["model_version"] == "3"
-    assert version.json()["predictor"] == "compiled"
+    assert version.json()["predictor"] == "numpy"
     assert health.json()["status"] == "ok"
     assert health.json()["loaded_at"] == version.json()["loaded_at"]
     assert health.json()["last_reload_error"] is None
