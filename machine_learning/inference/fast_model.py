@@ -124,6 +124,9 @@ class CompiledPredictor:
     def outer_matrix(self, columns: Columns) -> np.ndarray:
         """The ColumnTransformer's output for raw rows (what the classifier and compiled trees read), vectorised.
 
+        The engineered features are computed on the matrix's own float64 columns, the same arithmetic as
+        :func:`add_engineered_features`.
+
         Args:
             columns: Raw feature columns of equal length.
 
@@ -131,18 +134,24 @@ class CompiledPredictor:
             A C-ordered float64 matrix, one row per player, unknown categories coded as the encoder does (-1).
 
         """
-        values = _engineered(columns)
-        if len(values["Age"]) <= TREE_WALK_MAX_ROWS:
-            return _matrix(columns, values, self._outer)  # dict lookups beat pandas' hashing for a few rows
-        matrix = np.empty((len(values["Age"]), len(self._outer.names)), dtype="float64")
-        for position, name in enumerate(self._outer.names):
-            if name in self._outer.codes:
-                codes = self._outer.codes[name]
-                lookup = np.array([UNKNOWN_CODE, *codes.values()], dtype="float64")
-                found = pd.Index(list(codes), dtype=object).get_indexer(np.asarray(columns[name], dtype=object))
-                matrix[:, position] = lookup[found + 1]
-            else:
-                matrix[:, position] = values[name]
+        names, codes = self._outer.names, self._outer.codes
+        rows = len(columns["Age"])
+        matrix = np.empty((rows, len(names)), dtype="float64")
+        for position, name in enumerate(names):
+            if name in codes:
+                matrix[:, position] = _encode(columns[name], codes[name], small=rows <= TREE_WALK_MAX_ROWS)
+            elif name in columns:
+                matrix[:, position] = columns[name]
+        view = {name: matrix[:, position] for position, name in enumerate(names)}
+        weekly = view["SessionsPerWeek"] * view["AvgSessionDurationMinutes"]
+        progress = view["PlayerLevel"] * view["AchievementsUnlocked"]
+        for name, values in (
+            ("WeeklyPlayMinutes", weekly),
+            ("LevelTimesAchievements", progress),
+            ("EngagementScore", weekly + LEVEL_ACHIEVEMENT_WEIGHT * progress),
+        ):
+            if name in view:
+                view[name][:] = values
         return matrix
 
     def _category_codes(self, columns: Columns, position: int) -> np.ndarray:
@@ -269,6 +278,14 @@ def _matrix(columns: Columns, values: Mapping[str, np.ndarray], layout: _Layout)
         else:
             matrix[:, position] = values[name]
     return matrix
+
+
+def _encode(values: Sequence[Any] | np.ndarray, codes: Mapping[str, float], small: bool) -> Any:
+    """Category codes through the encoder's dict (unknown: -1): dict lookups for a few rows, hashing for many."""
+    if small:
+        return [codes.get(category, UNKNOWN_CODE) for category in values]
+    lookup = np.array([UNKNOWN_CODE, *codes.values()], dtype="float64")
+    return lookup[pd.Index(list(codes), dtype=object).get_indexer(np.asarray(values, dtype=object)) + 1]
 
 
 def _engineered(columns: Columns) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ The answer is encoded by msgspec too: one struct per prediction, floats written 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 from machine_learning.data.schema import CATEGORY_COLUMNS, FEATURE_COLUMNS, ID_COLUMN, LABELS, NUMERIC_COLUMNS
 from machine_learning.serving.schemas import MAX_PLAYER_ID, MAX_PLAYERS, PredictRequest
 
+SMALL_REQUEST = 128  # up to this many players, columns stay Python tuples
 _SPECS = {spec.name: spec for spec in NUMERIC_COLUMNS}
 _CATEGORIES = {spec.name: spec.allowed for spec in CATEGORY_COLUMNS}
 
@@ -102,8 +104,8 @@ class InvalidRequestError(Exception):
 class DecodedRequest:
     """A valid request as columns: ``PlayerID`` and every feature, one array per column in player order."""
 
-    player_ids: np.ndarray
-    columns: dict[str, np.ndarray]
+    player_ids: Sequence[int] | np.ndarray
+    columns: dict[str, Sequence[Any] | np.ndarray]
 
     def __len__(self) -> int:
         """Number of players."""
@@ -128,9 +130,8 @@ def decode_request(body: bytes) -> DecodedRequest:
         players = _DECODER.decode(body).players
     except (msgspec.ValidationError, msgspec.DecodeError):
         return _decode_with_pydantic(body)
-    # One pass over the structs per column; the structs hold plain Python values of the right type already.
-    columns = {name: _column([getattr(player, name) for player in players], name) for name in _FIELDS}
-    return _checked(columns)
+    # Struct fields are in column order: transposing their tuples gives the columns, values already typed.
+    return _checked(dict(zip(_FIELDS, zip(*map(msgspec.structs.astuple, players), strict=True), strict=True)))
 
 
 def _decode_with_pydantic(body: bytes) -> DecodedRequest:
@@ -139,17 +140,19 @@ def _decode_with_pydantic(body: bytes) -> DecodedRequest:
         request = PredictRequest.model_validate_json(body)
     except ValidationError as error:
         raise InvalidRequestError(error.errors(include_input=False)) from None
-    players = request.players
-    return _checked({name: _column([getattr(player, name) for player in players], name) for name in _FIELDS})
+    return _checked({name: [getattr(player, name) for player in request.players] for name in _FIELDS})
 
 
-def _column(values: list[Any], name: str) -> np.ndarray:
-    return np.array(values, dtype=_DTYPES[name])
-
-
-def _checked(columns: dict[str, np.ndarray]) -> DecodedRequest:
+def _checked(values: dict[str, Sequence[Any]]) -> DecodedRequest:
+    """Typed arrays for big requests (small ones keep their tuples: numpy's per-array cost dominates there)."""
+    if len(values[ID_COLUMN]) > SMALL_REQUEST:
+        columns: dict[str, Sequence[Any] | np.ndarray] = {
+            name: np.array(column, dtype=_DTYPES[name]) for name, column in values.items()
+        }
+    else:
+        columns = dict(values)
     ids = columns.pop(ID_COLUMN)
-    duplicates = duplicate_ids(ids)
+    duplicates = duplicate_ids(np.asarray(ids, dtype=np.int64)) if len(set(values[ID_COLUMN])) < len(ids) else []
     if duplicates:
         raise InvalidRequestError(duplicates)
     return DecodedRequest(ids, columns)
@@ -191,7 +194,7 @@ def encode_predictions(
     model_name: str,
     model_version: str,
     classes: list[str],
-    player_ids: np.ndarray,
+    player_ids: Sequence[int] | np.ndarray,
     probabilities: np.ndarray,
 ) -> bytes:
     """Render the predictions as JSON, the same fields and values as batch ``predict_players``.
@@ -211,6 +214,10 @@ def encode_predictions(
     by_label = [probabilities[:, classes.index(label)].tolist() for label in LABELS]
     predictions = [
         _Prediction(player, label, high, medium, low, model_version)
-        for player, label, high, medium, low in zip(player_ids.tolist(), labels, *by_label, strict=True)
+        for player, label, high, medium, low in zip(_as_list(player_ids), labels, *by_label, strict=True)
     ]
     return _ENCODER.encode(_Answer(model_name, model_version, predictions))
+
+
+def _as_list(values: Sequence[int] | np.ndarray) -> list[int]:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)

@@ -37,7 +37,11 @@ def bulk_result(body: bytes) -> tuple[str, object]:
         decoded = decode_request(body)
     except InvalidRequestError as error:
         return "refused", error.errors
-    return "accepted", {ID_COLUMN: decoded.player_ids.tolist(), **{k: v.tolist() for k, v in decoded.columns.items()}}
+    return "accepted", {ID_COLUMN: listed(decoded.player_ids), **{k: listed(v) for k, v in decoded.columns.items()}}
+
+
+def listed(values) -> list:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
 def mutated_bodies(count: int, seed: int = 0) -> list[bytes]:
