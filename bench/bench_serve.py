@@ -6,8 +6,9 @@ local model cache as version 1 of production, the cache the server uses when MLf
 stack is needed. The anchor is MLflow's own scoring server (`mlflow models serve --env-manager local`, one
 worker) on the same saved model, sent the same players as `dataframe_split`. `--before REF` also runs the
 serving code of a git revision (e.g. `main`) on the same model, for "no worse than before" in the same run.
-Requests of 1 to 10,000 players alternate between the servers; then one player per request at a fixed rate. The load generator is open-loop: requests leave at a fixed rate whatever the answers do, and
-latency is counted from the time a request was due, so a stalled server cannot hide its backlog.
+Requests of 1 to 10,000 players alternate between the servers; then one player per request at a fixed rate.
+The load generator is open-loop: requests leave at a fixed rate whatever the answers do, and latency is
+counted from the time a request was due, so a stalled server cannot hide its backlog.
 
 A benchmark prints figures; it asserts nothing. Run with `make bench-serve`.
 """
@@ -291,9 +292,9 @@ def print_ratios(medians: dict[int, dict[str, float]]) -> None:
 def run_load(name: str, port: int, token: str, bodies: list[bytes], rate: float, seconds: float) -> dict[str, Any]:
     result = asyncio.run(fixed_rate_load(port, token, bodies, rate, seconds))
     print(
-        f"  {name:<7} requests {result['requests']:.0f} at {result['achieved_rate']:.1f}/s, errors {result['errors']:.0f}"
-        f" {result['error_kinds'] or ''}; latency ms: p50 {result['p50']:.2f}  p90 {result['p90']:.2f}  "
-        f"p99 {result['p99']:.2f}  max {result['max']:.2f}",
+        f"  {name:<7} requests {result['requests']:.0f} at {result['achieved_rate']:.1f}/s, "
+        f"errors {result['errors']:.0f} {result['error_kinds'] or ''}; "
+        f"latency ms: p50 {result['p50']:.2f}  p90 {result['p90']:.2f}  p99 {result['p99']:.2f}  max {result['max']:.2f}",
         flush=True,
     )
     return result

@@ -7,14 +7,17 @@ a hash of the trees and the tool versions, so each version is compiled once per 
 
 The feature matrix the library reads is the one the pipeline's ``ColumnTransformer`` would produce, built by
 the numpy predictor's code (category codes from the fitted encoder, the engineered features). The library adds
-the trees' raw scores; the classifier's own loss turns them into probabilities. Like the numpy predictor, the
-compiled one must give ``predict_proba``'s probabilities on the probe rows before it is used, and every failure
-(no compiler, no tl2cgen, a compile error, a mismatch) falls back to the numpy predictor with a logged reason.
+the trees' raw scores to the classifier's baseline and applies the softmax of its multinomial loss. Like the
+numpy predictor, the compiled one must give ``predict_proba``'s probabilities on the probe rows before it is
+used, and every failure (no compiler, no tl2cgen, a compile error, a mismatch) falls back to the numpy predictor
+with a logged reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import logging
 import os
 import pickle
@@ -90,19 +93,17 @@ class TreelitePredictor:
 
         self._numpy = numpy_predictor
         self.classes = numpy_predictor.classes
-        self._loss = numpy_predictor._classifier._loss
-        self._softmax = type(self._loss).__name__ == "HalfMultinomialLoss"
         self._library = tl2cgen.Predictor(str(library), nthread=1, verbose=False)
         self._dmatrix = tl2cgen.DMatrix
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
-        """Probabilities equal to ``pipeline.predict_proba`` on the same raw rows."""
-        raw = self.raw_predict(self._numpy.outer_matrix(columns))
-        if self._softmax:
-            # The multinomial loss's own predict_proba, in numpy: sklearn's starts OpenMP threads even for one row.
-            exps = np.exp(raw - raw.max(axis=1, keepdims=True))
-            return np.asarray(exps / exps.sum(axis=1, keepdims=True), dtype="float64")
-        return np.asarray(self._loss.predict_proba(raw), dtype="float64")
+        """Probabilities equal to ``pipeline.predict_proba`` on the same raw rows (softmax inside the library)."""
+        matrix = self._numpy.outer_matrix(columns)
+        scores = self._library.predict(self._dmatrix(matrix, dtype="float64"))
+        probabilities = np.asarray(scores, dtype="float64").reshape(len(matrix), -1)
+        if probabilities.shape[1] == 1:  # binary: the library gives the second class's probability
+            probabilities = np.column_stack([1.0 - probabilities[:, 0], probabilities[:, 0]])
+        return probabilities
 
     def raw_predict(self, matrix: np.ndarray) -> np.ndarray:
         """Raw scores (baseline plus trees), shape (rows, classes), from the ColumnTransformer's output matrix."""
@@ -164,7 +165,9 @@ def compile_library(numpy_predictor: CompiledPredictor, folder: Path, compiler: 
     if target.exists():
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # tl2cgen bundles an older treelite and says so on every model
+    # tl2cgen bundles an older treelite and says so on every model, by print(): keep stdout clean (--json).
+    chatter = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(chatter):
         warnings.simplefilter("ignore")
         model = treelite.sklearn.import_model(classifier)
         with tempfile.TemporaryDirectory(dir=folder, prefix=".compiling-") as staging:
@@ -174,6 +177,7 @@ def compile_library(numpy_predictor: CompiledPredictor, folder: Path, compiler: 
             )
             target.parent.mkdir(exist_ok=True)
             built.replace(target)  # atomic: a half-written library is never taken for a compiled one
+    logger.debug("tl2cgen: %s", chatter.getvalue().strip())
     return target
 
 

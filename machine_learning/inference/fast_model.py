@@ -122,7 +122,7 @@ class CompiledPredictor:
         return np.asarray(self._classifier._loss.predict_proba(raw), dtype="float64")
 
     def outer_matrix(self, columns: Columns) -> np.ndarray:
-        """The ColumnTransformer's output for raw rows (what the classifier and compiled trees read), vectorised.
+        """Build the ColumnTransformer's output for raw rows (what the classifier and compiled trees read).
 
         The engineered features are computed on the matrix's own float64 columns, the same arithmetic as
         :func:`add_engineered_features`.

@@ -26,6 +26,7 @@ from machine_learning.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+
 class ModelUnavailableError(MLOpsError):
     """No usable model: MLflow cannot be reached and the version is not in the local cache."""
 

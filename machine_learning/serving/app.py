@@ -8,7 +8,6 @@ uvicorn worker on ``SERVING_PORT`` (default 8080). Scoring uses the provider's c
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import os
 import sys
@@ -17,17 +16,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
-from fastapi_offline import FastAPIOffline
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from fastapi_offline import FastAPIOffline
 
 from machine_learning.errors import ConfigurationError
 from machine_learning.inference.fast_model import TREE_WALK_MAX_ROWS
-from machine_learning.serving.provider import Provider, ServingModel, build_provider
 from machine_learning.serving.bulk import InvalidRequestError, decode_request, encode_predictions
+from machine_learning.serving.provider import Provider, ServingModel, build_provider
 from machine_learning.serving.schemas import (
     EXAMPLE_REQUEST,
     ErrorResponse,
@@ -202,8 +201,10 @@ def _require_json(request: Request) -> None:
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
-    """Read the body within ``max_bytes``: 413 for a larger declared Content-Length (nothing read), or as soon
-    as a streamed (chunked) body passes the limit.
+    """Read the body within ``max_bytes``, refusing a larger one as early as possible.
+
+    A declared Content-Length over the limit is refused without reading a byte; a streamed (chunked) body is
+    counted as it arrives and refused as soon as it passes the limit.
 
     Args:
         request: The request, its token already checked.

@@ -40,7 +40,7 @@ def _bounded(name: str) -> Any:
 
 
 def _one_of(name: str) -> Any:
-    return Literal[_CATEGORIES[name]]  # type: ignore[valid-type]
+    return Literal[_CATEGORIES[name]]
 
 
 class _Player(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -108,7 +108,7 @@ class DecodedRequest:
     columns: dict[str, Sequence[Any] | np.ndarray]
 
     def __len__(self) -> int:
-        """Number of players."""
+        """Return the number of players."""
         return len(self.player_ids)
 
 
@@ -135,11 +135,11 @@ def decode_request(body: bytes) -> DecodedRequest:
 
 
 def _decode_with_pydantic(body: bytes) -> DecodedRequest:
-    """The reference decoder: every problem, in pydantic's words; also what a valid body gives."""
+    """Decode with the reference pydantic model: it decides, and words every problem as the API always has."""
     try:
         request = PredictRequest.model_validate_json(body)
     except ValidationError as error:
-        raise InvalidRequestError(error.errors(include_input=False)) from None
+        raise InvalidRequestError([dict(item) for item in error.errors(include_input=False)]) from None
     return _checked({name: [getattr(player, name) for player in request.players] for name in _FIELDS})
 
 

@@ -82,7 +82,9 @@ def test_cc_names_the_compiler_and_path_is_searched(tmp_path):
 
 @needs_compiler
 def test_a_compiled_library_that_disagrees_falls_back_to_numpy(pipeline, tmp_path, monkeypatch):
-    monkeypatch.setattr(TreelitePredictor, "raw_predict", lambda self, matrix: np.zeros((len(matrix), 3)))
+    monkeypatch.setattr(
+        TreelitePredictor, "predict_proba", lambda self, columns: np.full((len(columns["Age"]), 3), 0.3)
+    )
     choice = select_predictor(pipeline, tmp_path)
     assert choice.predictor.kind == "numpy"
     assert "differ" in choice.reason
@@ -100,3 +102,16 @@ def test_a_failing_compile_falls_back_to_numpy(pipeline, tmp_path, monkeypatch):
 
 def test_a_loaded_model_without_a_cache_folder_scores_with_numpy(pipeline):
     assert LoadedModel("m", "1", pipeline).predictor.kind == "numpy"
+
+
+@needs_compiler
+def test_compiled_probabilities_equal_predict_proba_on_the_full_shipped_dataset(shipped_players, tmp_path):
+    from machine_learning.data.validate import validate_players
+
+    players = validate_players(shipped_players).clean
+    model = build_pipeline(random_state=42).fit(players[list(FEATURE_COLUMNS)], players[LABEL_COLUMN])
+    choice = select_predictor(model, tmp_path)
+    columns = {name: players[name].to_numpy() for name in FEATURE_COLUMNS}
+    assert choice.predictor.kind == "tl2cgen"
+    expected = model.predict_proba(players[list(FEATURE_COLUMNS)])
+    np.testing.assert_allclose(choice.predictor.predict_proba(columns), expected, rtol=0, atol=1e-9)

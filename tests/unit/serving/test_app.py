@@ -205,7 +205,9 @@ def test_duplicate_player_ids_are_a_422_naming_the_ids(client):
     response = predict(client, players)
     assert response.status_code == 422
     assert response.json()["error_count"] == 1
-    assert f"PlayerID {players[0]['PlayerID']} is given 2 times (players 0, 3)" in problems(response)["players.0.PlayerID"]
+    assert (
+        f"PlayerID {players[0]['PlayerID']} is given 2 times (players 0, 3)" in problems(response)["players.0.PlayerID"]
+    )
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])

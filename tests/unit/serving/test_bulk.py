@@ -45,7 +45,7 @@ def listed(values) -> list:
 
 
 def mutated_bodies(count: int, seed: int = 0) -> list[bytes]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     base = json_players(3, seed=seed)
     bodies = []
     for _ in range(count):
