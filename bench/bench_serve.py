@@ -294,7 +294,8 @@ def run_load(name: str, port: int, token: str, bodies: list[bytes], rate: float,
     print(
         f"  {name:<7} requests {result['requests']:.0f} at {result['achieved_rate']:.1f}/s, "
         f"errors {result['errors']:.0f} {result['error_kinds'] or ''}; "
-        f"latency ms: p50 {result['p50']:.2f}  p90 {result['p90']:.2f}  p99 {result['p99']:.2f}  max {result['max']:.2f}",
+        f"latency ms: p50 {result['p50']:.2f}  p90 {result['p90']:.2f}  p99 {result['p99']:.2f}  "
+        f"max {result['max']:.2f}",
         flush=True,
     )
     return result
