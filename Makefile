@@ -88,11 +88,12 @@ format: setup ## apply ruff's fixes and formatting
 bench-train: setup ## print held-out accuracy, macro-F1 and fit time on the full dataset
 	@$(APP)/bin/python bench/bench_train.py
 
-bench-batch: setup ## print batch-scoring time per phase and peak memory for 1M and 10M rows
+bench-batch: setup ## pure prediction beside tl2cgen (1M/10M rows), then 1M CSV / 10M Parquet end to end and peak memory
 	@$(APP)/bin/python bench/bench_batch.py
 
-bench-serve: setup ## serving latency at 200 req/s, 1,000 players per request, and vs Mage's trigger (after make demo)
-	@if [ -f $(STACK_ENV) ]; then set -a && . $(STACK_ENV) && set +a; fi; $(APP)/bin/python bench/bench_serve.py
+bench-serve: setup ## serving beside MLflow's scoring server, 1-10,000 players per request, and at 200 req/s (BEFORE=main adds that revision)
+	@if [ -f $(STACK_ENV) ]; then set -a && . $(STACK_ENV) && set +a; fi; \
+		$(APP)/bin/python bench/bench_serve.py $(if $(BEFORE),--before $(BEFORE))
 
 bench-drift: setup ## time the nightly drift tests: 40k reference vs 10k current rows, with and without drift
 	@$(APP)/bin/python bench/bench_drift.py

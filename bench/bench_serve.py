@@ -1,10 +1,14 @@
-"""Print the serving API's latency under a fixed request rate, and the latency of one 1,000-player request.
+"""Print the serving API's latency beside MLflow's scoring server for the same model, in the same run.
 
-The server is the real one (`python -m machine_learning.serving`, one uvicorn worker) started here as a
+Our server is the real one (`python -m machine_learning.serving`, one uvicorn worker) started here as a
 subprocess on a free loopback port. Its model is trained here on the shipped dataset and placed in a fresh
 local model cache as version 1 of production, the cache the server uses when MLflow is unreachable, so no
-stack is needed. The load generator is open-loop: requests leave at a fixed rate whatever the answers do, and
-latency is counted from the time a request was due, so a stalled server cannot hide its backlog.
+stack is needed. The anchor is MLflow's own scoring server (`mlflow models serve --env-manager local`, one
+worker) on the same saved model, sent the same players as `dataframe_split`. `--before REF` also runs the
+serving code of a git revision (e.g. `main`) on the same model, for "no worse than before" in the same run.
+Requests of 1 to 10,000 players alternate between the servers; then one player per request at a fixed rate.
+The load generator is open-loop: requests leave at a fixed rate whatever the answers do, and latency is
+counted from the time a request was due, so a stalled server cannot hide its backlog.
 
 A benchmark prints figures; it asserts nothing. Run with `make bench-serve`.
 """
@@ -23,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +65,7 @@ def cache_trained_model(cache: Path) -> list[dict[str, object]]:
     return [{key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()} for row in records]
 
 
-def start_server(port: int, token: str, cache: Path) -> subprocess.Popen[bytes]:
+def start_server(port: int, token: str, cache: Path, code: Path | None = None) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "GAME_TITLE": TITLE,
@@ -70,20 +75,50 @@ def start_server(port: int, token: str, cache: Path) -> subprocess.Popen[bytes]:
         "SERVING_MAX_BODY_BYTES": "4000000",  # 10,000 players take ~3.3 MB of JSON
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",  # nobody listens: the cache serves
     }
+    if code is not None:  # an older revision's package first on the path
+        env["PYTHONPATH"] = str(code)
     command = [sys.executable, "-m", "machine_learning.serving"]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=code)
+    return wait_healthy(server, f"http://127.0.0.1:{port}/health")
+
+
+def wait_healthy(server: subprocess.Popen[bytes], url: str, seconds: float = 120) -> subprocess.Popen[bytes]:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass
         if server.poll() is not None:
-            raise SystemExit(f"server exited: {server.stderr.read().decode() if server.stderr else ''}")
+            raise SystemExit(f"server exited: {server.stderr.read().decode()[-2000:] if server.stderr else ''}")
         time.sleep(0.2)
     server.terminate()
-    raise SystemExit("server not healthy after 60 s")
+    raise SystemExit(f"{url} not healthy after {seconds:.0f} s")
+
+
+def start_mlflow_server(port: int, model_dir: Path) -> subprocess.Popen[bytes]:
+    """MLflow's scoring server for the same saved model; it execs uvicorn by name, so the venv's bin/ goes on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [
+        str(Path(bin_dir) / "mlflow"), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
+        "-h", "127.0.0.1", "-p", str(port), "-w", "1",
+    ]  # fmt: skip
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    return wait_healthy(server, f"http://127.0.0.1:{port}/ping")
+
+
+def checkout_revision(revision: str, folder: Path) -> Path:
+    """Extract the package of a git revision (e.g. ``main``) into ``folder``, to run it beside the current code."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "machine_learning"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 class RawClient:
@@ -164,18 +199,63 @@ async def fixed_rate_load(port: int, token: str, bodies: list[bytes], rate: floa
     }
 
 
-def batch_latency(url: str, token: str, players: list[dict[str, object]], size: int, repeats: int) -> list[float]:
-    body = json.dumps({"players": players[:size]}).encode()
-    headers = {"X-API-Token": token, "Content-Type": "application/json"}
-    timings = []
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-        for _ in range(repeats + 2):
-            started = time.perf_counter()
-            response = client.post("/predict", content=body)
-            timings.append((time.perf_counter() - started) * 1e3)
-            if response.status_code != 200 or len(response.json()["predictions"]) != size:
-                raise SystemExit(f"batch of {size} failed: {response.status_code} {response.text[:200]}")
-    return timings[2:]  # the first two warm up
+@dataclass
+class Target:
+    """One server to time: where it listens and how its requests look."""
+
+    name: str
+    url: str
+    path: str
+    headers: dict[str, str]
+    body: Any  # players -> bytes
+    count: Any  # response JSON -> number of predictions
+
+
+def our_target(name: str, url: str, token: str) -> Target:
+    return Target(
+        name, url, "/predict", {"X-API-Token": token, "Content-Type": "application/json"},
+        lambda players: json.dumps({"players": players}).encode(), lambda answer: len(answer["predictions"]),
+    )  # fmt: skip
+
+
+def mlflow_target(url: str) -> Target:
+    def body(players: list[dict[str, object]]) -> bytes:
+        rows = [[player[name] for name in FEATURE_COLUMNS] for player in players]
+        return json.dumps({"dataframe_split": {"columns": list(FEATURE_COLUMNS), "data": rows}}).encode()
+
+    return Target("MLflow", url, "/invocations", {"Content-Type": "application/json"}, body,
+                  lambda answer: len(answer["predictions"]))  # fmt: skip
+
+
+def size_sweep(
+    targets: list[Target], players: list[dict[str, object]], sizes: list[int]
+) -> dict[int, dict[str, float]]:
+    """Median latency (ms) per request size and server, the servers' requests alternating."""
+    clients = {t.name: httpx.Client(base_url=t.url, headers=t.headers, timeout=120) for t in targets}
+    medians: dict[int, dict[str, float]] = {}
+    try:
+        for size in sizes:
+            repeats = {1: 200, 10: 100, 100: 50, 1000: 20}.get(size, 7)
+            bodies = {t.name: t.body(players[:size]) for t in targets}
+            timings: dict[str, list[float]] = {t.name: [] for t in targets}
+            for attempt in range(repeats + 2):
+                for target in targets:
+                    started = time.perf_counter()
+                    response = clients[target.name].post(target.path, content=bodies[target.name])
+                    elapsed = (time.perf_counter() - started) * 1e3
+                    if response.status_code != 200 or target.count(response.json()) != size:
+                        raise SystemExit(
+                            f"{target.name}: {size} players failed: {response.status_code} {response.text[:200]}"
+                        )
+                    if attempt >= 2:  # the first two warm up
+                        timings[target.name].append(elapsed)
+            medians[size] = {name: statistics.median(values) for name, values in timings.items()}
+            row = "  ".join(f"{name} {value:8.2f}" for name, value in medians[size].items())
+            print(f"  {size:>6} players: median ms  {row}", flush=True)
+    finally:
+        for client in clients.values():
+            client.close()
+    return medians
 
 
 def compare_with_mage(serving_p50_ms: float, repeats: int = 3) -> None:
@@ -200,39 +280,85 @@ def compare_with_mage(serving_p50_ms: float, repeats: int = 3) -> None:
     )
 
 
+def print_ratios(medians: dict[int, dict[str, float]]) -> None:
+    print("\nratios (how many times faster ours is):")
+    for size, row in medians.items():
+        parts = [f"vs MLflow {row['MLflow'] / row['ours']:5.1f}x"]
+        if "before" in row:
+            parts.append(f"vs before {row['before'] / row['ours']:4.2f}x")
+        print(f"  {size:>6} players per request: " + ", ".join(parts))
+
+
+def run_load(name: str, port: int, token: str, bodies: list[bytes], rate: float, seconds: float) -> dict[str, Any]:
+    result = asyncio.run(fixed_rate_load(port, token, bodies, rate, seconds))
+    print(
+        f"  {name:<7} requests {result['requests']:.0f} at {result['achieved_rate']:.1f}/s, "
+        f"errors {result['errors']:.0f} {result['error_kinds'] or ''}; "
+        f"latency ms: p50 {result['p50']:.2f}  p90 {result['p90']:.2f}  p99 {result['p99']:.2f}  "
+        f"max {result['max']:.2f}",
+        flush=True,
+    )
+    return result
+
+
+def print_targets(medians: dict[int, dict[str, float]], loads: dict[str, dict[str, Any]]) -> None:
+    ours = loads["ours"]
+    checks = [
+        (f"1,000 players >= 5x faster than MLflow ({medians[1000]['MLflow'] / medians[1000]['ours']:.1f}x)",
+         medians[1000]["MLflow"] >= 5 * medians[1000]["ours"]),
+        (f"10,000 players >= 5x faster than MLflow ({medians[10_000]['MLflow'] / medians[10_000]['ours']:.1f}x)",
+         medians[10_000]["MLflow"] >= 5 * medians[10_000]["ours"]),
+        (f"one player p50 <= 1 ms ({ours['p50']:.2f})", ours["p50"] <= 1.0),
+        (f"one player p99 <= 5 ms ({ours['p99']:.2f})", ours["p99"] <= 5.0),
+    ]  # fmt: skip
+    if "before" in loads:
+        before = loads["before"]
+        checks.append(
+            (f"p50/p99 no worse than before ({before['p50']:.2f}/{before['p99']:.2f})",
+             ours["p50"] <= before["p50"] * 1.05 and ours["p99"] <= before["p99"] * 1.05)
+        )  # fmt: skip
+    print("\ntargets (printed, not asserted):")
+    for text, met in checks:
+        print(f"  [{'met' if met else 'NOT met'}] {text}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--before", help="also run the serving code of this git revision (e.g. main)")
     args = parser.parse_args()
-    token, port = secrets.token_urlsafe(24), free_port()
+    token = secrets.token_urlsafe(24)
+    ports = {name: free_port() for name in ("ours", "before", "MLflow")}
+    servers: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
-        print("training the model on the shipped dataset ...")
+        print("training the model on the shipped dataset ...", flush=True)
         players = cache_trained_model(Path(folder))
-        server = start_server(port, token, Path(folder))
+        model_dir = Path(folder) / f"{TITLE}-engagement" / "versions" / "1"
         try:
-            url = f"http://127.0.0.1:{port}"
+            servers.append(start_server(ports["ours"], token, Path(folder)))
+            targets = [our_target("ours", f"http://127.0.0.1:{ports['ours']}", token)]
+            kind = httpx.get(f"{targets[0].url}/model-version", headers=targets[0].headers).json()["predictor"]
+            if args.before:
+                code = checkout_revision(args.before, Path(folder) / "before")
+                servers.append(start_server(ports["before"], token, Path(folder), code=code))
+                targets.append(our_target("before", f"http://127.0.0.1:{ports['before']}", token))
+            servers.append(start_mlflow_server(ports["MLflow"], model_dir))
+            targets.append(mlflow_target(f"http://127.0.0.1:{ports['MLflow']}"))
+            print(f"servers: {', '.join(t.name for t in targets)}; ours scores with the {kind} predictor", flush=True)
+            medians = size_sweep(targets, players, [1, 10, 100, 1000, 10_000])
+            print_ratios(medians)
             bodies = [json.dumps({"players": [player]}).encode() for player in players[:5000]]
-            print(f"load: one player per request, {args.rate:.0f} req/s for {args.seconds:.0f} s, one server worker")
-            result = asyncio.run(fixed_rate_load(port, token, bodies, args.rate, args.seconds))
-            print(
-                f"  requests {result['requests']:.0f} at {result['achieved_rate']:.1f}/s, "
-                f"errors {result['errors']:.0f} {result['error_kinds'] or ''}"
-            )
-            print(
-                "  latency ms: p50 {p50:.2f}  p90 {p90:.2f}  p99 {p99:.2f}  max {max:.2f}  mean {mean:.2f}".format(
-                    **result
-                )
-            )
-            for size in (1000, 10_000):
-                timings = batch_latency(url, token, players, size, repeats=10 if size == 1000 else 3)
-                print(f"  {size:>6} players in one request: median {statistics.median(timings):.1f} ms, "
-                      f"min {min(timings):.1f}, max {max(timings):.1f}")  # fmt: skip
-            compare_with_mage(result["p50"])
+            print(f"\nload: one player per request, {args.rate:.0f} req/s for {args.seconds:.0f} s, one server worker")
+            loads = {"ours": run_load("ours", ports["ours"], token, bodies, args.rate, args.seconds)}
+            if args.before:
+                loads["before"] = run_load("before", ports["before"], token, bodies, args.rate, args.seconds)
+            print_targets(medians, loads)
+            compare_with_mage(loads["ours"]["p50"])
         finally:
-            server.terminate()
-            server.wait(timeout=20)
-    print("targets: p50 <= 2 ms, p99 <= 10 ms, 0 errors at 200 req/s; 1,000 players <= 30 ms")
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=20)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ class BatchResult:
 
     model_name: str
     model_version: str
+    predictor: str = ""  # which predictor scored: tl2cgen, numpy or pipeline
     input_rows: int = 0
     scored_rows: int = 0
     quarantined_rows: int = 0
@@ -93,7 +94,7 @@ def score_batch(
         NotFoundError: The input does not exist.
 
     """
-    result = BatchResult(model.name, model.version)
+    result = BatchResult(model.name, model.version, model.predictor.kind)
     reasons: Counter[str] = Counter()
     timings: defaultdict[str, float] = defaultdict(float)
     with tempfile.TemporaryDirectory(prefix="batch-") as folder:
@@ -369,7 +370,7 @@ def run_daily_batch(
     result = score_batch(source, outputs, model, services.store, settings.max_quarantine_share)
     print(
         f"{day}: scored {result.scored_rows} of {result.input_rows} players with {model.name} v{model.version} "
-        f"({result.quarantined_rows} quarantined) -> {result.outputs['predictions']}"
+        f"({result.predictor} predictor, {result.quarantined_rows} quarantined) -> {result.outputs['predictions']}"
     )
     shadow = score_shadow_candidate(services, settings, day, source, model.version)
     return {"batch_date": day, **result.to_dict(), "shadow": shadow}

@@ -88,9 +88,9 @@ class _Trees:
 
 
 class CompiledPredictor:
-    """The pipeline's arithmetic on numpy arrays (see the module docstring)."""
+    """The pipeline's arithmetic on numpy arrays (see the module docstring); ``kind`` is ``"numpy"``."""
 
-    kind = "compiled"
+    kind = "numpy"
 
     def __init__(self, pipeline: Any) -> None:
         preprocess, classifier = _check_structure(pipeline)
@@ -120,6 +120,39 @@ class CompiledPredictor:
                 proba = self._classifier.predict_proba(_matrix(columns, values, self._outer))
             return np.asarray(proba, dtype="float64")
         return np.asarray(self._classifier._loss.predict_proba(raw), dtype="float64")
+
+    def outer_matrix(self, columns: Columns) -> np.ndarray:
+        """Build the ColumnTransformer's output for raw rows (what the classifier and compiled trees read).
+
+        The engineered features are computed on the matrix's own float64 columns, the same arithmetic as
+        :func:`add_engineered_features`.
+
+        Args:
+            columns: Raw feature columns of equal length.
+
+        Returns:
+            A C-ordered float64 matrix, one row per player, unknown categories coded as the encoder does (-1).
+
+        """
+        names, codes = self._outer.names, self._outer.codes
+        rows = len(columns["Age"])
+        matrix = np.empty((rows, len(names)), dtype="float64")
+        for position, name in enumerate(names):
+            if name in codes:
+                matrix[:, position] = _encode(columns[name], codes[name], small=rows <= TREE_WALK_MAX_ROWS)
+            elif name in columns:
+                matrix[:, position] = columns[name]
+        view = {name: matrix[:, position] for position, name in enumerate(names)}
+        weekly = view["SessionsPerWeek"] * view["AvgSessionDurationMinutes"]
+        progress = view["PlayerLevel"] * view["AchievementsUnlocked"]
+        for name, values in (
+            ("WeeklyPlayMinutes", weekly),
+            ("LevelTimesAchievements", progress),
+            ("EngagementScore", weekly + LEVEL_ACHIEVEMENT_WEIGHT * progress),
+        ):
+            if name in view:
+                view[name][:] = values
+        return matrix
 
     def _category_codes(self, columns: Columns, position: int) -> np.ndarray:
         """``code + 1`` of each row's category as the trees see it (0: missing or unknown), vectorised."""
@@ -245,6 +278,14 @@ def _matrix(columns: Columns, values: Mapping[str, np.ndarray], layout: _Layout)
         else:
             matrix[:, position] = values[name]
     return matrix
+
+
+def _encode(values: Sequence[Any] | np.ndarray, codes: Mapping[str, float], small: bool) -> Any:
+    """Category codes through the encoder's dict (unknown: -1): dict lookups for a few rows, hashing for many."""
+    if small:
+        return [codes.get(category, UNKNOWN_CODE) for category in values]
+    lookup = np.array([UNKNOWN_CODE, *codes.values()], dtype="float64")
+    return lookup[pd.Index(list(codes), dtype=object).get_indexer(np.asarray(values, dtype=object)) + 1]
 
 
 def _engineered(columns: Columns) -> dict[str, np.ndarray]:

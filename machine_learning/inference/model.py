@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -18,9 +19,12 @@ import mlflow
 import requests
 
 from machine_learning.errors import MLOpsError, NotFoundError
-from machine_learning.inference.fast_model import Predictor, compile_predictor
+from machine_learning.inference.compiled import PredictorChoice, select_predictor
+from machine_learning.inference.fast_model import Predictor
 from machine_learning.registry import PRODUCTION, get_alias_version
 from machine_learning.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 class ModelUnavailableError(MLOpsError):
@@ -29,11 +33,12 @@ class ModelUnavailableError(MLOpsError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A fitted pipeline and the registered version it came from."""
+    """A fitted pipeline, the registered version it came from, and its cache folder (for compiled trees)."""
 
     name: str
     version: str
     pipeline: Any
+    cache_dir: Path | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -41,9 +46,17 @@ class LoadedModel:
         return [str(label) for label in self.pipeline.classes_]
 
     @functools.cached_property
+    def predictor_choice(self) -> PredictorChoice:
+        """The fastest predictor checked equal to ``predict_proba``: tl2cgen, numpy, else the pipeline itself."""
+        choice = select_predictor(self.pipeline, self.cache_dir)
+        logger.info("%s version %s scores with the %s predictor: %s", self.name, self.version, choice.predictor.kind,
+                    choice.reason)  # fmt: skip
+        return choice
+
+    @property
     def predictor(self) -> Predictor:
-        """The pipeline compiled to numpy (checked equal to ``predict_proba``; the pipeline itself if not)."""
-        return compile_predictor(self.pipeline)
+        """The predictor chosen by :attr:`predictor_choice` (its ``kind`` names it)."""
+        return self.predictor_choice.predictor
 
 
 def mlflow_reachable(settings: Settings, timeout: float = 2.0) -> bool:
@@ -110,7 +123,7 @@ def load_model(settings: Settings, version: str) -> LoadedModel:
                 f"{settings.mlflow_tracking_uri} is unreachable"
             )
         _download(settings, version, target)
-    return LoadedModel(settings.model_name, str(version), mlflow.sklearn.load_model(str(target)))
+    return LoadedModel(settings.model_name, str(version), mlflow.sklearn.load_model(str(target)), target)
 
 
 def load_production_model(client: Any, settings: Settings, version: str | None = None) -> LoadedModel:

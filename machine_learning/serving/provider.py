@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 
 from machine_learning.data.schema import LABELS
 from machine_learning.errors import NotFoundError
-from machine_learning.inference.fast_model import Predictor, compile_predictor, probe_columns
+from machine_learning.inference.fast_model import Predictor, probe_columns
 from machine_learning.inference.model import LoadedModel, load_model, resolve_version
 from machine_learning.settings import Settings
 
@@ -182,7 +182,7 @@ def prepare_model(loaded: LoadedModel) -> ServingModel:
     """
     if set(loaded.classes) != set(LABELS):
         raise ValueError(f"version {loaded.version} predicts {loaded.classes}, not {list(LABELS)}")
-    predictor = compile_predictor(loaded.pipeline)
+    predictor = loaded.predictor  # tl2cgen-compiled trees, else numpy, each checked against predict_proba
     probabilities = predictor.predict_proba(probe_columns(4))
     if probabilities.shape != (4, len(LABELS)):
         raise ValueError(f"version {loaded.version} returned probabilities of shape {probabilities.shape}")

@@ -31,10 +31,30 @@ def _in_range(name: str) -> Any:
     return Field(ge=spec.low, le=spec.high, description=f"{spec.low:g} to {spec.high:g}")
 
 
+# A valid request: /docs shows it as the example body, and a unit test posts it.
+EXAMPLE_PLAYER: dict[str, Any] = {
+    "PlayerID": 9000,
+    "Age": 43,
+    "Gender": "Male",
+    "Location": "Other",
+    "GameGenre": "Strategy",
+    "PlayTimeHours": 16.27,
+    "InGamePurchases": 0,
+    "GameDifficulty": "Medium",
+    "SessionsPerWeek": 6,
+    "AvgSessionDurationMinutes": 108.0,
+    "PlayerLevel": 79,
+    "AchievementsUnlocked": 25,
+}
+EXAMPLE_REQUEST: dict[str, Any] = {"players": [EXAMPLE_PLAYER]}
+
+
 class Player(BaseModel):
     """One player's raw fields, as the game reports them."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(
+        strict=True, extra="forbid", allow_inf_nan=False, frozen=True, json_schema_extra={"examples": [EXAMPLE_PLAYER]}
+    )
 
     PlayerID: int = Field(ge=0, le=MAX_PLAYER_ID)
     Age: int = _in_range("Age")
@@ -53,7 +73,7 @@ class Player(BaseModel):
 class PredictRequest(BaseModel):
     """Players to score in one request."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
 
     players: list[Player] = Field(min_length=1, max_length=MAX_PLAYERS)
 
@@ -89,7 +109,10 @@ class ModelVersion(BaseModel):
     model_name: str
     model_version: str
     loaded_at: str
-    predictor: str = Field(description="'compiled' (fast path) or 'pipeline' (fallback)")
+    predictor: str = Field(
+        description="'tl2cgen' (trees compiled to C), 'numpy' (no C compiler, or the compiled check failed) or "
+        "'pipeline' (the plain scikit-learn pipeline)"
+    )
 
 
 class Health(BaseModel):

@@ -156,7 +156,7 @@ def test_model_version_and_health_describe_the_serving_model(client):
     health = client.get("/health")
     assert version.status_code == 200 and health.status_code == 200
     assert version.json()["model_version"] == "3"
-    assert version.json()["predictor"] == "compiled"
+    assert version.json()["predictor"] == "numpy"
     assert health.json()["status"] == "ok"
     assert health.json()["loaded_at"] == version.json()["loaded_at"]
     assert health.json()["last_reload_error"] is None
@@ -197,3 +197,74 @@ def test_the_openapi_schema_documents_the_endpoints_and_the_token(client):
     assert request["$ref"].endswith("/PredictRequest")
     assert schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Token"
     assert schema["components"]["schemas"]["Player"]["properties"]["Gender"]["enum"] == ["Female", "Male"]
+
+
+def test_duplicate_player_ids_are_a_422_naming_the_ids(client):
+    players = json_players(4)
+    players[3]["PlayerID"] = players[0]["PlayerID"]
+    response = predict(client, players)
+    assert response.status_code == 422
+    assert response.json()["error_count"] == 1
+    assert (
+        f"PlayerID {players[0]['PlayerID']} is given 2 times (players 0, 3)" in problems(response)["players.0.PlayerID"]
+    )
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_body_not_declared_as_json_is_a_415(client, content_type):
+    headers = {**AUTH, **({"Content-Type": content_type} if content_type else {})}
+    body = json.dumps({"players": json_players(1)}).encode()
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 415
+    assert "Content-Type must be application/json" in response.json()["detail"]
+
+
+def test_json_with_a_charset_is_accepted(client):
+    body = json.dumps({"players": json_players(1)}).encode()
+    headers = {**AUTH, "Content-Type": "application/json; charset=utf-8"}
+    assert client.post("/predict", content=body, headers=headers).status_code == 200
+
+
+def test_the_token_is_checked_before_a_byte_of_the_body_is_read(settings, provider):
+    import asyncio
+
+    app = create_app(settings, provider)
+    received, sent = [], []
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"3000000")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+
+    async def receive():
+        received.append(True)
+        return {"type": "http.request", "body": b" " * 1000, "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 401
+    assert received == []
+
+
+def test_docs_are_served_with_local_assets(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    scripts = [part.split('"')[0] for part in page.text.split('src="')[1:]]
+    styles = [part.split('"')[0] for part in page.text.split('href="')[1:] if ".css" in part.split('"')[0]]
+    assert scripts and styles
+    for asset in [*scripts, *styles]:
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.content) > 10_000, asset
+
+
+def test_the_documented_example_is_a_valid_request(client, settings):
+    schema = client.get("/openapi.json").json()
+    example = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    assert predict(client, example["players"]).status_code == 200
+    assert schema["components"]["schemas"]["Player"]["examples"] == example["players"]
+    with TestClient(create_app(settings, FakeProvider(model=None))) as without_model:
+        assert predict(without_model, example["players"]).status_code == 503

@@ -52,7 +52,7 @@ def test_the_first_promoted_version_is_picked_up(provider, registry):
 
     assert provider.refresh() is True
     assert provider.current().version == "1"
-    assert provider.current().predictor.kind == "compiled"
+    assert provider.current().predictor.kind == "numpy"
     assert provider.status().last_error is None
 
 
@@ -106,7 +106,7 @@ def test_the_background_thread_follows_promotions_until_stopped(provider, regist
 
 def test_prepare_model_compiles_the_fast_predictor():
     model = prepare_model(tiny_model("9"))
-    assert (model.name, model.version, model.predictor.kind) == ("unit-test-engagement", "9", "compiled")
+    assert (model.name, model.version, model.predictor.kind) == ("unit-test-engagement", "9", "numpy")
 
 
 def wait_for(condition, timeout: float = 10.0) -> None:
