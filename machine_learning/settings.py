@@ -39,6 +39,8 @@ _ENV_NAMES: dict[str, str] = {
     "retraining_cooldown_days": "RETRAINING_COOLDOWN_DAYS",
     "evidently_workspace": "EVIDENTLY_WORKSPACE",
     "evidently_url": "EVIDENTLY_URL",
+    "evidently_secret": "EVIDENTLY_SECRET",
+    "serving_url": "SERVING_URL",
 }
 
 
@@ -73,6 +75,8 @@ class Settings:
             episode and does not trigger it again until this many days have passed.
         evidently_workspace: Folder (or ``s3://`` URI) of the Evidently workspace the reports and the UI share.
         evidently_url: The Evidently UI, for links in messages.
+        evidently_secret: The Evidently UI's secret for writes (its ``evidently-secret`` header); never printed.
+        serving_url: The serving API, for ``mlops serving-check``.
 
     """
 
@@ -99,6 +103,8 @@ class Settings:
     retraining_cooldown_days: int = 7
     evidently_workspace: str = "~/.cache/engagement-mlops/evidently"
     evidently_url: str = "http://127.0.0.1:8001"
+    evidently_secret: str = field(default="", repr=False)
+    serving_url: str = "http://127.0.0.1:8080"
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):
