@@ -86,7 +86,7 @@ def test_no_internal_http_port_reads_or_writes_data_anonymously(seaweedfs: dict[
     }
 
     for what, response in attempts.items():
-        assert response.status_code in (401, 403, 404, 405), f"{variable}: {what} answered {response.status_code}"
+        assert 400 <= response.status_code < 500, f"{variable}: {what} answered {response.status_code}"
         assert b"secret data" not in response.content
     assert s3_client(seaweedfs).get_object(Bucket=bucket, Key="sec/data.txt")["Body"].read() == b"secret data"
 

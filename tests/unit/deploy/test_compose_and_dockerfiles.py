@@ -76,7 +76,7 @@ def stack_ports() -> dict[str, int]:
         for variable in ("S3_PORT", "MLFLOW_PORT", "MAGE_PORT", "SERVING_PORT", "EVIDENTLY_PORT", "S3_BUCKET"):
             patch.delenv(variable, raising=False)
         state = Path("/nonexistent")
-        components = stack.build_components(state, stack._fresh_env(state))
+        components = stack.build_components(state, stack.initial_env(state))
     ports = {name: component.port for name, component in components.items()}
     ports.setdefault("evidently", int(Settings().evidently_url.rsplit(":", 1)[1]))
     return ports
