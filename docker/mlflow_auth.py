@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from entrypoint import build_database_url, ensure_database  # noqa: E402
+from entrypoint import build_database_url, ensure_database
 
 CONFIG = Path(os.environ.get("MLFLOW_AUTH_CONFIG_PATH", "/tmp/basic_auth.ini"))  # noqa: S108 - the task's own /tmp
 USERS = {"MLFLOW_TRAINER_PASSWORD": "mlops-trainer", "MLFLOW_READER_PASSWORD": "mlops-reader"}

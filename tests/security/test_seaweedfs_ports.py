@@ -91,9 +91,10 @@ def test_no_internal_http_port_reads_or_writes_data_anonymously(seaweedfs: dict[
     assert s3_client(seaweedfs).get_object(Bucket=bucket, Key="sec/data.txt")["Body"].read() == b"secret data"
 
 
-@pytest.mark.parametrize("variable", GRPC_PORTS)
+@pytest.mark.parametrize("variable", [*GRPC_PORTS, "S3_ADMIN_PORT + 10000"])
 def test_grpc_ports_refuse_clients_without_the_stacks_certificate(seaweedfs: dict[str, str], variable: str) -> None:
-    port = int(seaweedfs[variable])
+    name, _, offset = variable.partition(" + ")
+    port = int(seaweedfs[name]) + int(offset or 0)
     # Plain gRPC (HTTP/2 without TLS), as `weed shell` speaks it by default: the server wants TLS.
     with socket.create_connection(("127.0.0.1", port), timeout=5) as plain:
         plain.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
