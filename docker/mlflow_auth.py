@@ -7,9 +7,9 @@ person; the trainer (Mage) owns what it creates; the reader (serving) only reads
 environment (Secrets Manager on ECS, .env with compose): MLFLOW_ADMIN_PASSWORD, MLFLOW_TRAINER_PASSWORD,
 MLFLOW_READER_PASSWORD, each more than 12 characters. The users live in their own database (``DB_NAME`` +
 ``_auth``, created when missing) because MLflow's auth migrations and its tracking migrations would share one
-alembic version table in the same database; without DB_HOST they live in /tmp/basic_auth.db. Users are created
-with MLflow's own auth store, and an existing user gets the password from the environment, so rotating a secret
-and restarting the task is enough.
+alembic version table in the same database; without DB_HOST they live in basic_auth.db next to the config.
+Users are created with MLflow's own auth store, and an existing user gets the password from the environment, so
+rotating a secret and restarting the task is enough.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ USERS = {"MLFLOW_TRAINER_PASSWORD": "mlops-trainer", "MLFLOW_READER_PASSWORD": "
 def auth_database_url(env: dict[str, str]) -> str:
     """Return the users' database: a PostgreSQL database of its own next to MLflow's, else a local SQLite file."""
     if not env.get("DB_HOST"):
-        return "sqlite:////tmp/basic_auth.db"
+        return f"sqlite:///{CONFIG.parent / 'basic_auth.db'}"
     auth_env = {**env, "DB_NAME": f"{env['DB_NAME']}_auth"}
     ensure_database(auth_env)
     return build_database_url("postgresql", auth_env)
