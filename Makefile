@@ -39,7 +39,7 @@ $(SERVICES_STAMP): requirements/services.lock
 	@$(SERVICES)/bin/python -m pip install -q -r requirements/services.lock
 	@touch $@
 
-up: setup ## start S3 (8333), MLflow (5000), Evidently UI (8001), Mage (6789) and serving API (8080) on 127.0.0.1
+up: setup ## start S3 (8333), MLflow (5000), Evidently UI (8001), Mage (6789), serving API (8080) on 127.0.0.1 (ports: stack.env)
 	@$(PYTHON) scripts/stack.py up
 
 down: ## stop every local server (by process group); strips Mage's runtime state from triggers.yaml

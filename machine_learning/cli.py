@@ -186,6 +186,7 @@ def _serving_check(args: argparse.Namespace, settings: Settings) -> None:
 
     from machine_learning.errors import MLOpsError
 
+    args.url = (args.url or settings.serving_url).rstrip("/")
     deadline = time.monotonic() + args.wait
     while True:  # right after a first promotion the API needs one reload interval to pick the model up
         try:
@@ -370,7 +371,7 @@ def _build_parser() -> argparse.ArgumentParser:
     token.add_argument("pipeline")
     token.set_defaults(command=_trigger_token)
     check = commands.add_parser("serving-check", help="wait for the serving API's model, then score one player")
-    check.add_argument("--url", default="http://127.0.0.1:8080", help="serving API (default http://127.0.0.1:8080)")
+    check.add_argument("--url", help="serving API (default: SERVING_URL, http://127.0.0.1:8080)")
     check.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a model (default 60)")
     check.set_defaults(command=_serving_check)
     commands.add_parser("promote", help="promote the candidate if it beats production").set_defaults(command=_promote)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ import requests
 
 from machine_learning.errors import ConfigurationError, MLOpsError, NotFoundError
 from machine_learning.settings import Settings
+
+# A trigger's token is part of its URL: messages show the path without it.
+_TOKEN_IN_PATH = re.compile(r"(/pipeline_schedules/[^/]+/pipeline_runs/)[^/?#\s]+")
 
 # Mage's public OAuth client id of its own web app (the same for every install; not a secret).
 MAGE_CLIENT_ID = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"
@@ -88,11 +92,13 @@ class MageClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, self.base + path, timeout=30, **kwargs)
-        response.raise_for_status()
+        shown = _TOKEN_IN_PATH.sub(r"\1***", path)
+        if response.status_code >= 400:  # not raise_for_status(): its message carries the URL with the token
+            raise MLOpsError(f"Mage API {method} {shown}: HTTP {response.status_code} {response.reason}")
         payload = response.json()
         if isinstance(payload, dict) and payload.get("error"):  # Mage reports errors with HTTP 200
             error = payload["error"]
-            raise MLOpsError(f"Mage API {method} {path}: {error.get('message') or error.get('exception') or error}")
+            raise MLOpsError(f"Mage API {method} {shown}: {error.get('message') or error.get('exception') or error}")
         return payload
 
 

@@ -46,6 +46,8 @@ _ENV_NAMES: dict[str, str] = {
     "retraining_half_life_days": "RETRAINING_HALF_LIFE_DAYS",
     "recent_holdout_days": "RECENT_HOLDOUT_DAYS",
     "selection_old_tolerance": "SELECTION_OLD_TOLERANCE",
+    "evidently_secret": "EVIDENTLY_SECRET",
+    "serving_url": "SERVING_URL",
 }
 
 
@@ -92,6 +94,8 @@ class Settings:
             so model selection compares candidate and production on recent players neither was trained on.
         selection_old_tolerance: On the older held-out rows a candidate that wins on recent players may score at
             most this much below production (a guard against a broken candidate that lets adaptation through).
+        evidently_secret: The Evidently UI's secret for writes (its ``evidently-secret`` header); never printed.
+        serving_url: The serving API, for ``mlops serving-check``.
 
     """
 
@@ -125,6 +129,8 @@ class Settings:
     retraining_half_life_days: float = 14.0
     recent_holdout_days: int = 3
     selection_old_tolerance: float = 0.3
+    evidently_secret: str = field(default="", repr=False)
+    serving_url: str = "http://127.0.0.1:8080"
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):

@@ -27,7 +27,7 @@ echo "== scoring today's batch ($today) with the production model, in Mage"
 "$MLOPS" run-pipeline batch_inference --variables "{\"batch_date\": \"$today\"}"
 "$MLOPS" predictions --date "$today" --limit 5
 echo "== the same model over HTTP (serving API), one player"
-"$MLOPS" serving-check --url "http://127.0.0.1:${SERVING_PORT:-8080}"
+"$MLOPS" serving-check --url "$SERVING_URL"
 
 # Part two: the closed loop over simulated days. Drift starts on a Sunday, so that day's labels (published weekly,
 # when the week ends) already include a drifted day; the next Sunday's labels judge the retrained model.
@@ -83,12 +83,13 @@ done
 echo "== live quality of what production served, per labelled day (the drop, then the recovery)"
 "$MLOPS" live-quality --date "${days[-1]}" --days "$DAYS" | sed 's/^/   /'
 cat <<MSG
-== done in $((SECONDS - started))s. Look around:
-   Mage     ${MAGE_URL:-http://127.0.0.1:6789}   every run above, with logs; each pipeline's schedule under Triggers (login $DEFAULT_OWNER_EMAIL; password: DEFAULT_OWNER_PASSWORD in .local/stack/stack.env)
+== done in $((SECONDS - started))s. Look around (every address and secret is in .local/stack/stack.env):
+   Mage     $MAGE_URL   every run above, with logs; each pipeline's schedule under Triggers (login $DEFAULT_OWNER_EMAIL; password: DEFAULT_OWNER_PASSWORD)
    MLflow   $MLFLOW_TRACKING_URI   experiment and registered model "${GAME_TITLE:-demo-game}-engagement" (aliases,
             selection decisions as version tags); experiment "${GAME_TITLE:-demo-game}-monitoring": one run per night
-   Evidently ${EVIDENTLY_URL:-http://127.0.0.1:8001}   project "${GAME_TITLE:-demo-game}": drift over the simulated days, reports, test suites
-   Serving  http://127.0.0.1:${SERVING_PORT:-8080}/docs   the production model over HTTP (token: SERVING_TOKEN in .local/stack/stack.env)
-   S3       $AWS_ENDPOINT_URL   bucket $S3_BUCKET (credentials in .local/stack/stack.env)
+            (login $MLFLOW_ADMIN_USERNAME; password: MLFLOW_ADMIN_PASSWORD)
+   Evidently $EVIDENTLY_URL   project "${GAME_TITLE:-demo-game}": drift over the simulated days, reports, test suites
+   Serving  $SERVING_URL/docs   the production model over HTTP (token: SERVING_TOKEN)
+   S3       $AWS_ENDPOINT_URL   bucket $S3_BUCKET (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
    Stop everything with: make down
 MSG

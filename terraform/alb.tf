@@ -1,6 +1,8 @@
 # Application load balancer in the public subnets: HTTPS only (HTTP redirects), one host name per component.
-# MLflow and Evidently have no login of their own, so their routes also require a source IP from
-# ui_allowed_cidrs; Mage has its own login and the serving API its token.
+# Every route requires a source IP from its CIDR list. The three UIs (Mage, MLflow, Evidently) also require a
+# Cognito login (cognito.tf) before anything is forwarded, on top of their own credentials (Mage's owner login,
+# MLflow's basic auth, Evidently's write secret). Machine endpoints that carry their own token (Mage's API
+# triggers and /api/runs) skip the browser login but keep the CIDR rule; the serving API needs its token.
 resource "aws_lb" "main" {
   name                       = local.name
   load_balancer_type         = "application"
@@ -78,6 +80,21 @@ resource "aws_lb_listener_rule" "service" {
   listener_arn = aws_lb_listener.https.arn
   priority     = 10 + index(keys(local.services), each.key)
 
+  dynamic "action" {
+    for_each = contains(local.ui_services, each.key) ? [1] : []
+    content {
+      type = "authenticate-cognito"
+      authenticate_cognito {
+        user_pool_arn              = aws_cognito_user_pool.ui.arn
+        user_pool_client_id        = aws_cognito_user_pool_client.ui.id
+        user_pool_domain           = aws_cognito_user_pool_domain.ui.domain
+        on_unauthenticated_request = "authenticate"
+        session_timeout            = var.ui_session_timeout_seconds
+        scope                      = "openid email"
+      }
+    }
+  }
+
   action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.service[each.key].arn
@@ -92,6 +109,36 @@ resource "aws_lb_listener_rule" "service" {
   condition {
     source_ip {
       values = each.value.public_cidrs
+    }
+  }
+}
+
+# Mage's token-protected machine endpoints (API triggers started by the monitoring pipeline and by clients,
+# and the patched /api/runs): no browser login, same CIDR rule. Evaluated before the Mage UI rule.
+resource "aws_lb_listener_rule" "mage_triggers" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 5
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.service["mage"].arn
+  }
+
+  condition {
+    host_header {
+      values = [local.services.mage.host]
+    }
+  }
+
+  condition {
+    path_pattern {
+      values = ["/api/pipeline_schedules/*/pipeline_runs/*", "/api/runs"]
+    }
+  }
+
+  condition {
+    source_ip {
+      values = local.services.mage.public_cidrs
     }
   }
 }

@@ -44,6 +44,7 @@ locals {
   environment = {
     mage = merge(local.app_environment, local.database_environment, {
       DB_NAME                     = "mage"
+      MLFLOW_TRACKING_USERNAME    = "mlops-trainer"
       DEFAULT_OWNER_EMAIL         = var.mage_owner_email
       REQUIRE_USER_AUTHENTICATION = "1"
       # Read by the ecs_config the Mage image adds to the project's metadata.yaml (docker/mage/ecs_config.yaml).
@@ -61,27 +62,34 @@ locals {
       EVIDENTLY_WORKSPACE = local.app_environment.EVIDENTLY_WORKSPACE
     }
     serving = merge(local.app_environment, {
-      SERVING_PORT = "8080"
-      SERVING_HOST = "0.0.0.0"
+      SERVING_PORT             = "8080"
+      SERVING_HOST             = "0.0.0.0"
+      MLFLOW_TRACKING_USERNAME = "mlops-reader"
     })
   }
 
   secrets = {
     mage = {
-      DB_USER                = "${local.db_secret}:username::"
-      DB_PASSWORD            = "${local.db_secret}:password::"
-      DEFAULT_OWNER_PASSWORD = aws_secretsmanager_secret.app["mage-owner-password"].arn
-      JWT_SECRET             = aws_secretsmanager_secret.app["mage-jwt-secret"].arn
+      DB_USER                  = "${local.db_secret}:username::"
+      DB_PASSWORD              = "${local.db_secret}:password::"
+      DEFAULT_OWNER_PASSWORD   = aws_secretsmanager_secret.app["mage-owner-password"].arn
+      JWT_SECRET               = aws_secretsmanager_secret.app["mage-jwt-secret"].arn
+      MLFLOW_TRACKING_PASSWORD = aws_secretsmanager_secret.app["mlflow-trainer-password"].arn
     }
     mlflow = {
-      DB_USER     = "${local.db_secret}:username::"
-      DB_PASSWORD = "${local.db_secret}:password::"
+      DB_USER                        = "${local.db_secret}:username::"
+      DB_PASSWORD                    = "${local.db_secret}:password::"
+      MLFLOW_ADMIN_PASSWORD          = aws_secretsmanager_secret.app["mlflow-admin-password"].arn
+      MLFLOW_TRAINER_PASSWORD        = aws_secretsmanager_secret.app["mlflow-trainer-password"].arn
+      MLFLOW_READER_PASSWORD         = aws_secretsmanager_secret.app["mlflow-reader-password"].arn
+      MLFLOW_FLASK_SERVER_SECRET_KEY = aws_secretsmanager_secret.app["mlflow-flask-secret-key"].arn
     }
     evidently = {
       EVIDENTLY_SECRET = aws_secretsmanager_secret.app["evidently-secret"].arn
     }
     serving = {
-      SERVING_TOKEN = aws_secretsmanager_secret.app["serving-token"].arn
+      SERVING_TOKEN            = aws_secretsmanager_secret.app["serving-token"].arn
+      MLFLOW_TRACKING_PASSWORD = aws_secretsmanager_secret.app["mlflow-reader-password"].arn
     }
   }
 

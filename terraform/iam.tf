@@ -21,10 +21,10 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 locals {
   # Secrets each service's containers receive (see ecs.tf); "db" is the RDS-managed master secret.
   service_secret_arns = {
-    mage      = [aws_db_instance.main.master_user_secret[0].secret_arn, aws_secretsmanager_secret.app["mage-owner-password"].arn, aws_secretsmanager_secret.app["mage-jwt-secret"].arn]
-    mlflow    = [aws_db_instance.main.master_user_secret[0].secret_arn]
+    mage      = [aws_db_instance.main.master_user_secret[0].secret_arn, aws_secretsmanager_secret.app["mage-owner-password"].arn, aws_secretsmanager_secret.app["mage-jwt-secret"].arn, aws_secretsmanager_secret.app["mlflow-trainer-password"].arn]
+    mlflow    = concat([aws_db_instance.main.master_user_secret[0].secret_arn], [for name in ["mlflow-admin-password", "mlflow-trainer-password", "mlflow-reader-password", "mlflow-flask-secret-key"] : aws_secretsmanager_secret.app[name].arn])
     evidently = [aws_secretsmanager_secret.app["evidently-secret"].arn]
-    serving   = [aws_secretsmanager_secret.app["serving-token"].arn]
+    serving   = [aws_secretsmanager_secret.app["serving-token"].arn, aws_secretsmanager_secret.app["mlflow-reader-password"].arn]
   }
 
   # S3 key prefixes each service may read and write in the data bucket (none: no S3 access).

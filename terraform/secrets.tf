@@ -7,6 +7,11 @@ locals {
     mage-jwt-secret     = "Signing key of Mage's session tokens (JWT_SECRET)"
     serving-token       = "Token of the serving API's X-API-Token header (SERVING_TOKEN)"
     evidently-secret    = "Token required for write operations of the Evidently UI (EVIDENTLY_SECRET)"
+    # MLflow's basic auth (docker/mlflow_auth.py creates the users from these at start).
+    mlflow-admin-password   = "Password of MLflow's admin user, for a person (MLFLOW_ADMIN_PASSWORD)"
+    mlflow-trainer-password = "Password of MLflow's mlops-trainer user, used by Mage (MLFLOW_TRACKING_PASSWORD)"
+    mlflow-reader-password  = "Password of MLflow's read-only mlops-reader user, used by serving"
+    mlflow-flask-secret-key = "Signing key of MLflow's sessions and CSRF tokens (MLFLOW_FLASK_SERVER_SECRET_KEY)"
   }
   secret_versions = { for name, _ in local.secrets : name => 1 }
 }

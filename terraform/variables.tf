@@ -274,3 +274,15 @@ variable "access_log_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "cognito_domain_prefix" {
+  description = "Prefix of the Cognito hosted login domain of the UIs (<prefix>.auth.<region>.amazoncognito.com), unique per region. Empty: <project>-<game_title>-<environment>."
+  type        = string
+  default     = ""
+}
+
+variable "ui_session_timeout_seconds" {
+  description = "How long the load balancer's login session for the UIs lasts before Cognito is asked again."
+  type        = number
+  default     = 28800
+}

@@ -196,8 +196,9 @@ def refresh_ui(settings: Settings, project_id: str) -> bool:
 
     """
     url = f"{settings.evidently_url.rstrip('/')}/api/projects/{project_id}/reload"
+    request = urllib.request.Request(url, headers={"evidently-secret": settings.evidently_secret})  # noqa: S310
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - URL from settings
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - URL from settings
             return bool(response.status < 300)
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -66,6 +66,9 @@ def server(settings: Settings, tmp_path) -> Iterator[Server]:
         "SERVING_TOKEN": token,
         "SERVING_RELOAD_SECONDS": "0.3",
         "MODEL_CACHE_DIR": str(tmp_path / "model-cache"),
+        # As in the stack: serving reads the registry as the read-only MLflow user.
+        "MLFLOW_TRACKING_USERNAME": os.environ["MLFLOW_READER_USERNAME"],
+        "MLFLOW_TRACKING_PASSWORD": os.environ["MLFLOW_READER_PASSWORD"],
     }
     log = (tmp_path / "serving.log").open("wb")
     process = subprocess.Popen(

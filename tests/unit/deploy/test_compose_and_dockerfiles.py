@@ -47,6 +47,14 @@ SERVER_SIDE = {
     "MLFLOW_S3_ENDPOINT_URL": "MLflow server's S3 endpoint (scripts/stack.py sets it too)",
     "MLFLOW_ARTIFACTS_DESTINATION": "mlflow server --artifacts-destination",
     "EVIDENTLY_SECRET": "Evidently UI write token",
+    "EVIDENTLY_ALLOWED_HOSTS": "Host names the Evidently UI serves (scripts/evidently_ui.py)",
+    "MLFLOW_TRACKING_USERNAME": "MLflow client login (read by the mlflow client itself)",
+    "MLFLOW_TRACKING_PASSWORD": "",
+    "MLFLOW_ADMIN_PASSWORD": "MLflow users (docker/mlflow_auth.py)",
+    "MLFLOW_TRAINER_PASSWORD": "",
+    "MLFLOW_READER_PASSWORD": "",
+    "MLFLOW_FLASK_SERVER_SECRET_KEY": "MLflow basic-auth app",
+    "MLFLOW_TRUSTED_HOSTS": "Host names MLflow serves (scripts/mlflow_gunicorn.conf.py)",
     "POSTGRES_USER": "postgres image",
     "POSTGRES_PASSWORD": "postgres image",
 }
@@ -76,7 +84,7 @@ def stack_ports() -> dict[str, int]:
         for variable in ("S3_PORT", "MLFLOW_PORT", "MAGE_PORT", "SERVING_PORT", "EVIDENTLY_PORT", "S3_BUCKET"):
             patch.delenv(variable, raising=False)
         state = Path("/nonexistent")
-        components = stack.build_components(state, stack._fresh_env(state))
+        components = stack.build_components(state, stack.initial_env(state))
     ports = {name: component.port for name, component in components.items()}
     ports.setdefault("evidently", int(Settings().evidently_url.rsplit(":", 1)[1]))
     return ports

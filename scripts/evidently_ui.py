@@ -1,0 +1,56 @@
+"""Run the Evidently UI (0.4.23) with its write secret and a Host-header allow-list.
+
+Usage: evidently_ui.py --workspace DIR_OR_S3_URI --host 127.0.0.1 --port 8001
+
+The same as ``evidently ui``, plus one thing its command line does not offer: Litestar's own
+``AllowedHostsConfig`` (a maintained component of the framework Evidently is built on), so a request whose Host
+header is not one the UI serves (``EVIDENTLY_ALLOWED_HOSTS``, comma-separated ``host:port`` entries; unset or
+empty: every host, as upstream) gets HTTP 400. That closes DNS rebinding from a browser. Writes (creating or
+deleting projects and snapshots, reloading a project) need the ``evidently-secret`` header to equal
+``EVIDENTLY_SECRET``; without a secret the UI refuses to start. Reads stay open, as upstream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--workspace", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    args = parser.parse_args()
+    secret = os.environ.get("EVIDENTLY_SECRET", "")
+    if not secret:
+        raise SystemExit("error: EVIDENTLY_SECRET is not set; the Evidently UI would accept anonymous writes")
+    allowed = [host.strip() for host in os.environ.get("EVIDENTLY_ALLOWED_HOSTS", "").split(",") if host.strip()]
+
+    import uvicorn
+    from evidently._pydantic_compat import SecretStr
+    from evidently.ui.components.base import AppBuilder
+    from evidently.ui.config import load_config, settings
+    from evidently.ui.local_service import LocalConfig
+    from evidently.ui.security.token import TokenSecurityComponent
+    from litestar.config.allowed_hosts import AllowedHostsConfig
+
+    # What evidently.ui.app.run_local does, with the secret always on and the Host allow-list added.
+    settings.configure(settings_module=None)
+    config = load_config(LocalConfig, settings)
+    config.service.host, config.service.port, config.storage.path = args.host, args.port, args.workspace
+    config.security = TokenSecurityComponent(token=SecretStr(secret))
+    with config.context() as ctx:
+        builder = AppBuilder(ctx)
+        ctx.apply(builder)
+        if allowed:
+            builder.kwargs["allowed_hosts"] = AllowedHostsConfig(allowed_hosts=allowed, www_redirect=False)
+        app = builder.build()
+        ctx.finalize(app)
+    uvicorn.run(app, host=args.host, port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
