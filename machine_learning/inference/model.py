@@ -17,7 +17,7 @@ from typing import Any
 import mlflow
 import requests
 
-from machine_learning.errors import MLOpsError, NotFoundError
+from machine_learning.errors import InvalidInputError, MLOpsError, NotFoundError
 from machine_learning.inference.fast_model import Predictor, compile_predictor
 from machine_learning.registry import PRODUCTION, get_alias_version
 from machine_learning.settings import Settings
@@ -102,7 +102,7 @@ def load_model(settings: Settings, version: str) -> LoadedModel:
         ModelUnavailableError: The version is not cached and MLflow is unreachable.
 
     """
-    target = _cache_root(settings) / "versions" / str(version)
+    target = _cache_root(settings) / "versions" / check_model_version(version)
     if not (target / "MLmodel").exists():
         if not mlflow_reachable(settings):
             raise ModelUnavailableError(
@@ -111,6 +111,19 @@ def load_model(settings: Settings, version: str) -> LoadedModel:
             )
         _download(settings, version, target)
     return LoadedModel(settings.model_name, str(version), mlflow.sklearn.load_model(str(target)))
+
+
+def check_model_version(version: Any) -> str:
+    """Check that a model version is a registered version number (it names a folder of the cache).
+
+    Raises:
+        InvalidInputError: Not a whole number of at most 9 digits (``../x``, ``1e3``, ``-1``...).
+
+    """
+    text = str(version)
+    if not (text.isascii() and text.isdigit() and 0 < len(text) <= 9):
+        raise InvalidInputError(f"model version must be a registered version number like 3, got {text[:40]!r}")
+    return str(int(text))
 
 
 def load_production_model(client: Any, settings: Settings, version: str | None = None) -> LoadedModel:

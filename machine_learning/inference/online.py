@@ -23,7 +23,7 @@ import pandas as pd
 
 from machine_learning.data.schema import ID_COLUMN, LABELS, required_columns
 from machine_learning.data.validate import REASON_COLUMN, validate_players
-from machine_learning.errors import InvalidInputError, NotFoundError
+from machine_learning.errors import ConflictError, InvalidInputError, NotFoundError
 from machine_learning.inference.model import LoadedModel, load_model, resolve_version
 from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players, probability_column
 from machine_learning.services import Services, connect
@@ -32,6 +32,7 @@ from machine_learning.storage import ObjectStore
 
 MAX_ONLINE_INPUTS = 1000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_RUN_ID_PREFIX = "mage-run-"
 
 
 def online_result_key(settings: Settings, request_id: str) -> str:
@@ -48,15 +49,29 @@ def online_result_key(settings: Settings, request_id: str) -> str:
         InvalidInputError: The request id could escape its folder or is too long.
 
     """
+    return f"{settings.s3_prefix}/online/{check_request_id(request_id)}.json"
+
+
+def check_request_id(request_id: Any) -> str:
+    """Check that a request id is a safe object name (1-64 letters, digits, ``_``, ``.``, ``-``).
+
+    Raises:
+        InvalidInputError: It could escape its folder, is too long or is not text.
+
+    """
     if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
         raise InvalidInputError(
-            f"request_id {request_id!r} must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+            f"request_id {str(request_id)[:80]!r} must be 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
         )
-    return f"{settings.s3_prefix}/online/{request_id}.json"
+    return request_id
 
 
 def request_id_for(request_id: str | None = None, pipeline_run_id: Any = None) -> str:
     """Choose a request id: the caller's, else ``mage-run-<pipeline run id>``, else a random one.
+
+    Ids starting with ``mage-run-`` belong to the runs that Mage numbers: a caller may not choose one of another
+    run, or it could plant a result where a later run's caller will look for theirs.
 
     Args:
         request_id: Id chosen by the caller (variable ``request_id``).
@@ -65,12 +80,21 @@ def request_id_for(request_id: str | None = None, pipeline_run_id: Any = None) -
     Returns:
         The request id.
 
+    Raises:
+        InvalidInputError: The chosen id is malformed or names another run's ``mage-run-`` id.
+
     """
+    numbered = pipeline_run_id is not None and str(pipeline_run_id).isdigit()
+    own = f"{_RUN_ID_PREFIX}{pipeline_run_id}" if numbered else None
     if request_id:
-        return str(request_id)
-    if pipeline_run_id is not None and str(pipeline_run_id).isdigit():
-        return f"mage-run-{pipeline_run_id}"
-    return uuid.uuid4().hex
+        chosen = check_request_id(request_id)
+        if chosen.startswith(_RUN_ID_PREFIX) and chosen != own:
+            raise InvalidInputError(
+                f"request_id {chosen!r}: ids starting with {_RUN_ID_PREFIX!r} are given by Mage to its runs; "
+                "choose another"
+            )
+        return chosen
+    return own or uuid.uuid4().hex
 
 
 def parse_online_inputs(inputs: Any) -> pd.DataFrame:
@@ -131,10 +155,12 @@ def score_online_inputs(
 
     Raises:
         InvalidInputError: The request is malformed or no input is valid; nothing is written then.
+        ConflictError: A result is already stored under ``request_id``.
 
     """
     key = online_result_key(settings, request_id)
     raw = parse_online_inputs(inputs)
+    refuse_taken_request_id(store, key, request_id)
     validation = validate_players(raw)
     valid_positions, rejected_positions = np.flatnonzero(validation.valid), np.flatnonzero(~validation.valid)
     rejected = [
@@ -165,8 +191,23 @@ def score_online_inputs(
         "predictions": predictions,
         "rejected": rejected,
     }
+    refuse_taken_request_id(store, key, request_id)  # checked again: scoring took time
     store.write_json(key, result)
     return result
+
+
+def refuse_taken_request_id(store: ObjectStore, key: str, request_id: str) -> None:
+    """Refuse a request id whose result already exists: a stored result is never replaced.
+
+    Raises:
+        ConflictError: A result is stored under that id (HTTP 409 in spirit); nothing is written.
+
+    """
+    if store.exists(key):
+        raise ConflictError(
+            f"request_id {request_id!r} is taken: a result is already stored under it and is never replaced; "
+            "choose another id or leave it out"
+        )
 
 
 def answer_online_request(
@@ -174,6 +215,7 @@ def answer_online_request(
     game_title: str | None = None,
     request_id: str | None = None,
     pipeline_run_id: Any = None,
+    run_variables: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score one request with the current production model: what the ``online_inference`` Mage block runs.
 
@@ -187,14 +229,19 @@ def answer_online_request(
         game_title: Title whose production model scores the request (default: ``GAME_TITLE``).
         request_id: Names the stored result (default: from the pipeline run, else random).
         pipeline_run_id: The Mage pipeline run, when started through the API trigger.
+        run_variables: The block's kwargs: checked like every run's variables (and may choose the title).
 
     Returns:
         The result of :func:`score_online_inputs`.
 
+    Raises:
+        InvalidInputError: A variable is refused, the id is malformed or the inputs are; nothing is written.
+
     """
-    settings = load_settings({"game_title": game_title} if game_title else None)
+    settings = load_settings(run_variables or ({"game_title": game_title} if game_title else None))
     chosen = request_id_for(request_id, pipeline_run_id)
     online_result_key(settings, chosen)  # reject a bad id before any network call
+    parse_online_inputs(inputs)  # and malformed inputs
     services = _services(settings)
     model = _model(settings, resolve_version(services.mlflow, settings))
     return score_online_inputs(inputs, model, services.store, settings, chosen)

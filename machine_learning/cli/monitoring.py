@@ -1,0 +1,60 @@
+"""Monitoring commands: nightly drift tests, a night's decision, the Evidently workspace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from machine_learning.errors import MLOpsError
+from machine_learning.settings import Settings
+
+
+def _monitor(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.monitoring.nightly import run_performance_monitoring
+
+    def refuse(variables: dict[str, Any]) -> int:
+        raise MLOpsError("drift calls for retraining, but --no-trigger was given: nothing started, nothing recorded")
+
+    run_performance_monitoring(settings, args.date, refuse if args.no_trigger else None)
+
+
+def _decision(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.inference.batch import as_day
+    from machine_learning.monitoring.decision import RETRAINING_PIPELINE, decision_key, describe_record
+    from machine_learning.orchestration import MageClient, wait_for_run
+    from machine_learning.services import connect
+
+    record = connect(settings).store.read_json(decision_key(settings, as_day(args.date)))
+    print(describe_record(record))
+    if args.json:
+        print(json.dumps(record, indent=2, default=str))
+    if args.wait and record.get("retraining_run_id"):
+        run = wait_for_run(
+            MageClient(settings), RETRAINING_PIPELINE, int(record["retraining_run_id"]), args.timeout, print
+        )
+        print(f"{run.pipeline} run {run.run_id} {run.status} (waited {run.seconds:.0f}s): {run.url}")
+
+
+def _init_workspace(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.monitoring.workspace import evidently_project_url, open_project
+
+    opened = open_project(settings)
+    print(f"Evidently project {settings.game_title}: {evidently_project_url(settings, opened.project.id)}")
+
+
+def add_commands(commands: Any) -> None:
+    """Register the monitoring commands on the ``mlops`` sub-command parser."""
+    monitor = commands.add_parser("monitor", help="run the nightly drift tests of a day here (not in Mage)")
+    monitor.add_argument("--date", required=True, help="YYYY-MM-DD (a day batch inference scored)")
+    monitor.add_argument("--no-trigger", action="store_true", help="fail instead of starting retraining in Mage")
+    monitor.set_defaults(command=_monitor)
+    decision = commands.add_parser("decision", help="show a night's retraining decision")
+    decision.add_argument("--date", required=True, help="YYYY-MM-DD")
+    decision.add_argument("--wait", action="store_true", help="wait for the retraining run it started")
+    decision.add_argument("--json", action="store_true", help="also print the full record")
+    decision.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
+    decision.set_defaults(command=_decision)
+    commands.add_parser(
+        "init-workspace", help="create the title's Evidently project and dashboard (make up runs it)"
+    ).set_defaults(command=_init_workspace)
