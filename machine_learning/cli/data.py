@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from machine_learning.cli.common import _is_local, _step
+from machine_learning.cli.common import _is_local, _step, bounded_int
 from machine_learning.settings import Settings
 
 
@@ -77,7 +77,7 @@ def add_commands(commands: Any) -> None:
     upload.set_defaults(command=_upload)
     show = commands.add_parser("predictions", help="show the batch predictions of a day")
     show.add_argument("--date", required=True, help="YYYY-MM-DD")
-    show.add_argument("--limit", type=int, default=5, help="rows to show (default 5)")
+    show.add_argument("--limit", type=bounded_int(0, 10_000), default=5, help="rows to show (default 5)")
     show.set_defaults(command=_show_predictions)
     simulate = commands.add_parser("simulate", help="write one simulated day of players (Sundays: the week's labels)")
     simulate.add_argument("--day", required=True, help="YYYY-MM-DD")

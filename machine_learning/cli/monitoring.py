@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import sys
 from typing import Any
 
+from machine_learning.cli.common import positive_number
 from machine_learning.errors import MLOpsError
 from machine_learning.settings import Settings
 
@@ -14,7 +17,10 @@ def _monitor(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.monitoring.nightly import run_performance_monitoring
 
     def refuse(variables: dict[str, Any]) -> int:
-        raise MLOpsError("drift calls for retraining, but --no-trigger was given: nothing started, nothing recorded")
+        drifted = variables.get("reason") or "the nightly tests failed"
+        raise MLOpsError(
+            f"drift calls for retraining ({drifted}), but --no-trigger was given: nothing started, nothing recorded"
+        )
 
     run_performance_monitoring(settings, args.date, refuse if args.no_trigger else None)
 
@@ -26,14 +32,17 @@ def _decision(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.services import connect
 
     record = connect(settings).store.read_json(decision_key(settings, as_day(args.date)))
-    print(describe_record(record))
+    # Under --json, stdout is the record alone (pure JSON for jq and scripts); the rest goes to stderr.
+    say = functools.partial(print, file=sys.stderr) if args.json else print
     if args.json:
         print(json.dumps(record, indent=2, default=str))
+    else:
+        print(describe_record(record))
     if args.wait and record.get("retraining_run_id"):
         run = wait_for_run(
-            MageClient(settings), RETRAINING_PIPELINE, int(record["retraining_run_id"]), args.timeout, print
+            MageClient(settings), RETRAINING_PIPELINE, int(record["retraining_run_id"]), args.timeout, say
         )
-        print(f"{run.pipeline} run {run.run_id} {run.status} (waited {run.seconds:.0f}s): {run.url}")
+        say(f"{run.pipeline} run {run.run_id} {run.status} (waited {run.seconds:.0f}s): {run.url}")
 
 
 def _init_workspace(args: argparse.Namespace, settings: Settings) -> None:
@@ -52,8 +61,8 @@ def add_commands(commands: Any) -> None:
     decision = commands.add_parser("decision", help="show a night's retraining decision")
     decision.add_argument("--date", required=True, help="YYYY-MM-DD")
     decision.add_argument("--wait", action="store_true", help="wait for the retraining run it started")
-    decision.add_argument("--json", action="store_true", help="also print the full record")
-    decision.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
+    decision.add_argument("--json", action="store_true", help="print the full record as JSON (only JSON on stdout)")
+    decision.add_argument("--timeout", type=positive_number, default=900.0, help="seconds to wait (default 900)")
     decision.set_defaults(command=_decision)
     commands.add_parser(
         "init-workspace", help="create the title's Evidently project and dashboard (make up runs it)"

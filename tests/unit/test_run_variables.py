@@ -13,7 +13,9 @@ from machine_learning.run_variables import MAGE_KEYS, PIPELINE_VARIABLES, check_
 from machine_learning.settings import _ENV_NAMES, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-PIPELINES = sorted(path.name for path in (ROOT / "mage_project" / "pipelines").iterdir() if (path / "metadata.yaml").exists())
+PIPELINES = sorted(
+    path.name for path in (ROOT / "mage_project" / "pipelines").iterdir() if (path / "metadata.yaml").exists()
+)
 SERVICE_FIELDS = sorted(field.name for field in dataclasses.fields(Settings) if field.name != "game_title")
 # What Mage 0.9.80 itself passes to a block (a `mage run` of a pipeline, seen in a block's kwargs).
 MAGE_KWARGS = {

@@ -9,7 +9,7 @@ from machine_learning.data.formulas import neutralise_formula_cells
 
 
 @pytest.mark.parametrize(
-    "cell", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "=cmd|' /C calc'!A0"]
+    "cell", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "=cmd|' /C calc'!A0"]
 )
 def test_formula_cells_get_a_quote_prefix(cell):
     out = neutralise_formula_cells(pd.DataFrame({"Gender": [cell]}))

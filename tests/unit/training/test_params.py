@@ -31,7 +31,7 @@ def test_every_allowed_name_is_a_parameter_of_the_pipeline():
         ({"max_iter": 10}, "'max_iter' cannot be set by a run; allowed: classifier__learning_rate"),
         ({"classifier__random_state": 3}, "cannot be set by a run"),
         ({"features__func": "os.system"}, "cannot be set by a run"),
-        ({"classifier__max_iter": "10"}, "classifier__max_iter must be an integer, got \"10\""),
+        ({"classifier__max_iter": "10"}, 'classifier__max_iter must be an integer, got "10"'),
         ({"classifier__max_iter": True}, "classifier__max_iter must be an integer"),
         ({"classifier__max_iter": 10.5}, "classifier__max_iter must be an integer"),
         ({"classifier__max_iter": 10**12}, "at most 2000"),
