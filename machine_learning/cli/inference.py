@@ -15,22 +15,20 @@ MAX_CHUNK_ROWS = 5_000_000  # a chunk is held in memory: more rows than this buy
 
 def _predict(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.inference.batch import BatchOutputs, check_batch_outputs, score_batch
-    from machine_learning.inference.model import check_model_version, load_production_model
-    from machine_learning.services import connect
+    from machine_learning.inference.model import check_model_version, load_model
+    from machine_learning.storage import make_store
 
     if args.model_version is not None:
         check_model_version(args.model_version)
     outputs = BatchOutputs(predictions=args.output, quarantine=_sibling(args.output, "quarantine"))
     check_batch_outputs(args.input, outputs, None, args.overwrite)  # local checks: before any connection
-    services = connect(settings)
-    check_batch_outputs(args.input, outputs, services.store, args.overwrite)
-    model = _step("load model", lambda: load_production_model(services.mlflow, settings, args.model_version))
+    store = make_store(settings)  # no MLflow client: scoring a file needs no mlflow import (seconds)
+    check_batch_outputs(args.input, outputs, store, args.overwrite)
+    model = _step("load model", lambda: load_model(settings, args.model_version or _production_version(settings)))
     print(f"   {model.name} v{model.version}")
     result = _step(
         f"score {args.input}",
-        lambda: score_batch(
-            args.input, outputs, model, services.store, settings.max_quarantine_share, args.chunk_rows, print
-        ),
+        lambda: score_batch(args.input, outputs, model, store, settings.max_quarantine_share, args.chunk_rows, print),
     )
     print(f"scored {result.scored_rows} of {result.input_rows} rows -> {result.outputs['predictions']}")
     if result.quarantined_rows:
@@ -38,6 +36,20 @@ def _predict(args: argparse.Namespace, settings: Settings) -> None:
         for reason, count in result.quarantine_reasons.items():
             print(f"  {reason}: {count} rows")
     print("timings (s): " + ", ".join(f"{name} {seconds:.2f}" for name, seconds in result.timings.items()))
+
+
+def _production_version(settings: Settings) -> str:
+    """Resolve production over MLflow's REST API, or from the cached pointer when MLflow is down."""
+    from machine_learning.cli.mlflow_rest import read_alias_version
+    from machine_learning.errors import NotFoundError
+    from machine_learning.inference.model import PRODUCTION, mlflow_reachable, resolve_version
+
+    if not mlflow_reachable(settings):
+        return resolve_version(None, settings)  # answers from the cache, or says why it cannot
+    info = read_alias_version(settings, PRODUCTION)
+    if info is None:
+        raise NotFoundError(f"model {settings.model_name} has no '{PRODUCTION}' version yet: train and promote first")
+    return str(info["version"])
 
 
 def _sibling(target: str, label: str) -> str:

@@ -32,6 +32,17 @@ def read_alias_versions(settings: Settings, session: Any = None) -> dict[str, di
         MLOpsError: MLflow answered with an error other than "no such alias or model".
 
     """
+    http, url = _session(settings, session)
+    return {alias: _read_alias(http, url, settings.model_name, alias) for alias in ALIASES}
+
+
+def read_alias_version(settings: Settings, alias: str, session: Any = None) -> dict[str, Any] | None:
+    """Return the version one alias points at (as :func:`read_alias_versions`), or ``None``."""
+    http, url = _session(settings, session)
+    return _read_alias(http, url, settings.model_name, alias)
+
+
+def _session(settings: Settings, session: Any) -> tuple[Any, str]:
     import requests
 
     http = session or requests.Session()
@@ -39,8 +50,7 @@ def read_alias_versions(settings: Settings, session: Any = None) -> dict[str, di
         http.auth = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
     elif os.environ.get("MLFLOW_TRACKING_TOKEN"):
         http.headers["Authorization"] = f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"
-    url = f"{settings.mlflow_tracking_uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias"
-    return {alias: _read_alias(http, url, settings.model_name, alias) for alias in ALIASES}
+    return http, f"{settings.mlflow_tracking_uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias"
 
 
 def _read_alias(http: Any, url: str, model: str, alias: str) -> dict[str, Any] | None:

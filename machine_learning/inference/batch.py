@@ -33,9 +33,11 @@ from machine_learning.inference.model import LoadedModel
 from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
-from machine_learning.training.train import PREDICTION_COLUMN as REFERENCE_PREDICTION
 
 DEFAULT_CHUNK_ROWS = 250_000
+# training.train.PREDICTION_COLUMN (the reference data's prediction column), not imported: training pulls in
+# mlflow and matplotlib, seconds of start-up for `mlops predict`. tests/unit/inference/test_batch.py checks it.
+REFERENCE_PREDICTION = "prediction"
 _ARROW_BLOCK_BYTES = 4 << 20
 # File suffixes pandas decompresses by itself ("infer"); of these, Arrow reads only gzip here.
 _PANDAS_COMPRESSIONS = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}

@@ -12,15 +12,18 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import requests
 
 from machine_learning.errors import InvalidInputError, MLOpsError, NotFoundError
 from machine_learning.inference.fast_model import Predictor, compile_predictor
-from machine_learning.registry import PRODUCTION, get_alias_version
 from machine_learning.settings import Settings
+
+if TYPE_CHECKING:
+    from machine_learning.registry import VersionInfo
+
+PRODUCTION = "production"  # machine_learning.registry.PRODUCTION, without importing mlflow to score a file
 
 
 class ModelUnavailableError(MLOpsError):
@@ -52,6 +55,13 @@ def mlflow_reachable(settings: Settings, timeout: float = 2.0) -> bool:
         return requests.get(f"{settings.mlflow_tracking_uri.rstrip('/')}/health", timeout=timeout).ok
     except requests.RequestException:
         return False
+
+
+def get_alias_version(client: Any, settings: Settings, alias: str) -> VersionInfo | None:
+    """Look an alias up in the registry (imported here: the registry imports mlflow)."""
+    from machine_learning.registry import get_alias_version as lookup
+
+    return lookup(client, settings, alias)
 
 
 def resolve_version(client: Any, settings: Settings, alias: str = PRODUCTION) -> str:
@@ -110,7 +120,27 @@ def load_model(settings: Settings, version: str) -> LoadedModel:
                 f"{settings.mlflow_tracking_uri} is unreachable"
             )
         _download(settings, version, target)
-    return LoadedModel(settings.model_name, str(version), mlflow.sklearn.load_model(str(target)))
+    return LoadedModel(settings.model_name, str(version), _load_pipeline(target))
+
+
+def _load_pipeline(folder: Path) -> Any:
+    """Load a cached MLflow sklearn model; a (cloud)pickled one without importing mlflow (seconds of start-up).
+
+    This reads the ``sklearn`` flavor of the ``MLmodel`` file exactly as ``mlflow.sklearn.load_model`` does for
+    the pickle formats; any other format is left to mlflow.
+    """
+    import yaml
+
+    flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("flavors", {}).get("sklearn", {})
+    pickled = flavor.get("pickled_model")
+    if flavor.get("serialization_format") in ("pickle", "cloudpickle") and pickled and "/" not in pickled:
+        import cloudpickle
+
+        with open(folder / pickled, "rb") as handle:
+            return cloudpickle.load(handle)  # our own registered model, loaded as mlflow itself loads it
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(str(folder))
 
 
 def check_model_version(version: Any) -> str:
@@ -142,6 +172,8 @@ def load_production_model(client: Any, settings: Settings, version: str | None =
 
 
 def _download(settings: Settings, version: str, target: Path) -> None:
+    import mlflow
+
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Download beside the target and rename: a half-downloaded model is never taken for a cached one.
