@@ -14,14 +14,15 @@ MAX_CHUNK_ROWS = 5_000_000  # a chunk is held in memory: more rows than this buy
 
 
 def _predict(args: argparse.Namespace, settings: Settings) -> None:
-    from machine_learning.inference.batch import BatchOutputs, check_batch_outputs, score_batch
+    from machine_learning.inference.batch import BatchOutputs, check_batch_input, check_batch_outputs, score_batch
     from machine_learning.inference.model import check_model_version, load_model
     from machine_learning.storage import make_store
 
     if args.model_version is not None:
         check_model_version(args.model_version)
     outputs = BatchOutputs(predictions=args.output, quarantine=_sibling(args.output, "quarantine"))
-    check_batch_outputs(args.input, outputs, None, args.overwrite)  # local checks: before any connection
+    check_batch_input(args.input)  # local checks: before any connection
+    check_batch_outputs(args.input, outputs, None, args.overwrite)
     store = make_store(settings)  # no MLflow client: scoring a file needs no mlflow import (seconds)
     check_batch_outputs(args.input, outputs, store, args.overwrite)
     model = _step("load model", lambda: load_model(settings, args.model_version or _production_version(settings)))

@@ -177,6 +177,25 @@ def check_batch_outputs(source: str, outputs: BatchOutputs, store: ObjectStore |
             raise InvalidInputError(f"output {target} exists; pass --overwrite to replace it")
 
 
+def check_batch_input(source: str) -> None:
+    """Refuse a local input that is missing, a folder or empty, before a model is loaded for it.
+
+    Raises:
+        NotFoundError: The file does not exist.
+        InvalidInputError: It is a folder, or empty.
+
+    """
+    if source.startswith("s3://"):
+        return
+    path = Path(source)
+    if path.is_dir():
+        raise InvalidInputError(f"input {source} is a folder, not a file")
+    if not path.is_file():
+        raise NotFoundError(f"input file {source} does not exist")
+    with open(path, "rb") as handle:
+        _check_not_empty(path, source, handle.read(4))
+
+
 def _same_file(target: str, source: str) -> bool:
     try:
         return not source.startswith("s3://") and Path(target).resolve() == Path(source).resolve()
