@@ -72,7 +72,7 @@ CASES = [
     ("output-link-to-input", ["predict", "--input", "{w}/players.csv", "--output", "{w}/link.csv"], 1, "is the input"),
     (
         "quarantine-is-input",
-        ["predict", "--input", "{w}/players.quarantine.csv", "--output", "{w}/players.csv"],
+        ["predict", "--input", "{w}/scores.quarantine.csv", "--output", "{w}/scores.csv"],
         1,
         "is the input",
     ),
