@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from machine_learning.errors import InvalidInputError
+from machine_learning.errors import ConfigurationError, InvalidInputError
 
 # What Mage 0.9.80 itself puts into a block's kwargs: PipelineRun.get_variables() (ds, hr, env, event,
 # execution_date, execution_partition, pipeline_run_id, trigger_name, interval_*), Block.execute_sync's
@@ -153,7 +153,10 @@ def _check_title(value: Any) -> None:
 
     if not isinstance(value, str):
         raise InvalidInputError(f"runtime variable game_title must be text, got {type(value).__name__}")
-    Settings(game_title=value)  # the title pattern: raises ConfigurationError naming GAME_TITLE
+    try:
+        Settings(game_title=value)  # the title pattern
+    except ConfigurationError as error:
+        raise InvalidInputError(f"runtime variable game_title: {error}") from None
 
 
 def check_day(value: Any, name: str = "batch_date") -> str:

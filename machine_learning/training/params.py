@@ -60,8 +60,10 @@ def parse_training_params(params: Any) -> dict[str, Any]:
     if isinstance(params, str):
         try:
             params = json.loads(params)
-        except ValueError as error:
+        except json.JSONDecodeError as error:
             raise InvalidInputError(f"params is not valid JSON ({error.msg} at character {error.pos})") from None
+        except ValueError as error:  # e.g. an integer of more than 4300 digits
+            raise InvalidInputError(f"params is not usable JSON ({str(error)[:100]})") from None
     if not isinstance(params, Mapping):
         raise InvalidInputError(f"params must be a JSON object of parameters, got {type(params).__name__}")
     checked = {str(name): _check_one(str(name), value) for name, value in params.items()}
@@ -74,13 +76,20 @@ def _check_one(name: str, value: Any) -> Any:
     if not name.startswith(PREFIX) or short not in ALLOWED_PARAMS:
         raise InvalidInputError(f"params: {name!r} cannot be set by a run; allowed: {', '.join(allowed_param_names())}")
     types, upper = ALLOWED_PARAMS[short]
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    number = _as_float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
     if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
         kinds = " or ".join("null" if kind is type(None) else _JSON_NAMES[kind] for kind in types)
         raise InvalidInputError(f"params: {name} must be {kinds}, got {json.dumps(value, default=str)[:60]}")
-    if is_number and (not math.isfinite(value) or (upper is not None and value > upper)):
-        raise InvalidInputError(f"params: {name} must be a finite number at most {upper:g}, got {value!r}")
+    if number is not None and (not math.isfinite(number) or (upper is not None and number > upper)):
+        raise InvalidInputError(f"params: {name} must be a finite number at most {upper:g}, got {str(value)[:40]}")
     return value
+
+
+def _as_float(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        return math.inf
 
 
 _JSON_NAMES = {int: "an integer", float: "a number", bool: "true/false", str: "text", dict: "an object"}

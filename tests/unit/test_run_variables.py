@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from machine_learning.errors import ConfigurationError, InvalidInputError, MLOpsError
+from machine_learning.errors import InvalidInputError, MLOpsError
 from machine_learning.run_variables import MAGE_KEYS, PIPELINE_VARIABLES, check_run_variables
 from machine_learning.settings import _ENV_NAMES, Settings, load_settings
 
@@ -82,7 +82,7 @@ def test_the_title_is_the_only_setting_a_run_may_choose():
     settings = load_settings({"pipeline_uuid": "training", "game_title": "other-game"})
     assert settings.game_title == "other-game"
     assert settings.s3_bucket == "server-bucket" and settings.mlflow_tracking_uri == "http://127.0.0.1:5000"
-    with pytest.raises(ConfigurationError, match="GAME_TITLE"):
+    with pytest.raises(InvalidInputError, match="GAME_TITLE"):
         load_settings({"pipeline_uuid": "training", "game_title": "../other"})
 
 

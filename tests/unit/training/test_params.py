@@ -35,6 +35,8 @@ def test_every_allowed_name_is_a_parameter_of_the_pipeline():
         ({"classifier__max_iter": True}, "classifier__max_iter must be an integer"),
         ({"classifier__max_iter": 10.5}, "classifier__max_iter must be an integer"),
         ({"classifier__max_iter": 10**12}, "at most 2000"),
+        ({"classifier__max_iter": 10**400}, "at most 2000"),
+        ('{"classifier__max_iter": 1' + "0" * 5000 + "}", "params is not usable JSON"),
         ({"classifier__max_iter": 0}, "classifier__max_iter"),
         ({"classifier__max_iter": -5}, "classifier__max_iter"),
         ({"classifier__learning_rate": float("nan")}, "finite number"),
