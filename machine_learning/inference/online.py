@@ -137,6 +137,7 @@ def score_online_inputs(
     settings: Settings,
     request_id: str,
     scored_at: datetime | None = None,
+    pipeline_run_id: Any = None,
 ) -> dict[str, Any]:
     """Validate and score one request, then store the full result as one JSON object.
 
@@ -147,6 +148,8 @@ def score_online_inputs(
         settings: Provides the title's prefix.
         request_id: Names the result (see :func:`online_result_key`).
         scored_at: Timestamp of the predictions (default: now, UTC).
+        pipeline_run_id: The Mage run answering the request: only the same run may store under a taken id
+            (Mage executes a block of a triggered run more than once).
 
     Returns:
         ``request_id``, ``result_uri``, model name and version, ``scored_at``, counts, ``predictions`` (one per
@@ -160,7 +163,8 @@ def score_online_inputs(
     """
     key = online_result_key(settings, request_id)
     raw = parse_online_inputs(inputs)
-    refuse_taken_request_id(store, key, request_id)
+    run = None if pipeline_run_id is None else str(pipeline_run_id)
+    refuse_taken_request_id(store, key, request_id, run)
     validation = validate_players(raw)
     valid_positions, rejected_positions = np.flatnonzero(validation.valid), np.flatnonzero(~validation.valid)
     rejected = [
@@ -182,6 +186,7 @@ def score_online_inputs(
     ]
     result = {
         "request_id": request_id,
+        "pipeline_run_id": run,
         "result_uri": store.uri(key),
         "model_name": model.name,
         "model_version": model.version,
@@ -191,19 +196,29 @@ def score_online_inputs(
         "predictions": predictions,
         "rejected": rejected,
     }
-    refuse_taken_request_id(store, key, request_id)  # checked again: scoring took time
+    refuse_taken_request_id(store, key, request_id, run)  # checked again: scoring took time
     store.write_json(key, result)
     return result
 
 
-def refuse_taken_request_id(store: ObjectStore, key: str, request_id: str) -> None:
-    """Refuse a request id whose result already exists: a stored result is never replaced.
+def refuse_taken_request_id(store: ObjectStore, key: str, request_id: str, pipeline_run_id: str | None) -> None:
+    """Refuse a request id whose result already exists: a stored result is never replaced by another request.
+
+    The same Mage run may store again (Mage executes a triggered run's block a second time); any other request,
+    including one without a run id, is refused.
 
     Raises:
-        ConflictError: A result is stored under that id (HTTP 409 in spirit); nothing is written.
+        ConflictError: A result of another request is stored under that id; nothing is written.
 
     """
-    if store.exists(key):
+    try:
+        stored = store.read_json(key)
+    except NotFoundError:
+        return
+    same_run = (
+        pipeline_run_id is not None and isinstance(stored, dict) and stored.get("pipeline_run_id") == pipeline_run_id
+    )
+    if not same_run:
         raise ConflictError(
             f"request_id {request_id!r} is taken: a result is already stored under it and is never replaced; "
             "choose another id or leave it out"
@@ -244,7 +259,7 @@ def answer_online_request(
     parse_online_inputs(inputs)  # and malformed inputs
     services = _services(settings)
     model = _model(settings, resolve_version(services.mlflow, settings))
-    return score_online_inputs(inputs, model, services.store, settings, chosen)
+    return score_online_inputs(inputs, model, services.store, settings, chosen, pipeline_run_id=pipeline_run_id)
 
 
 def fetch_online_result(store: ObjectStore, settings: Settings, request_id: str) -> dict[str, Any]:

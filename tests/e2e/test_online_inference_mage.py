@@ -126,7 +126,7 @@ def test_api_trigger_scores_every_valid_input_like_batch_and_stores_the_result(
 
     run = online.trigger_run(inputs)
 
-    assert run["status"] == "completed", run
+    assert run["status"] == "completed", online.mage.failure_reason(PIPELINE, run["id"])
     result = fetch_online_result(online.services.store, online.settings, f"mage-run-{run['id']}")
     assert [p["input_index"] for p in result["predictions"]] == [0, 1, 3, 4, 5]
     assert_same_as_batch(result["predictions"], batch_scores(online, raw))

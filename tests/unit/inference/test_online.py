@@ -185,6 +185,18 @@ def test_a_stored_result_cannot_be_overwritten_by_choosing_its_request_id(model,
     assert fetch_online_result(store, settings, "taken-id") == first
 
 
+def test_the_same_mage_run_may_store_its_result_again_but_no_other_run(model, store, settings):
+    first = score_online_inputs(players_as_json(2), model, store, settings, "mage-run-5", pipeline_run_id=5)
+
+    again = score_online_inputs(players_as_json(2), model, store, settings, "mage-run-5", pipeline_run_id=5)
+
+    assert again["predictions"] == first["predictions"] and again["pipeline_run_id"] == "5"
+    with pytest.raises(ConflictError, match="is taken"):
+        score_online_inputs(players_as_json(2), model, store, settings, "mage-run-5", pipeline_run_id=6)
+    with pytest.raises(ConflictError, match="is taken"):
+        score_online_inputs(players_as_json(2), model, store, settings, "mage-run-5")
+
+
 def test_a_caller_cannot_choose_another_runs_mage_run_id():
     with pytest.raises(InvalidInputError, match="given by Mage to its runs"):
         request_id_for("mage-run-13", 12)
