@@ -7,6 +7,7 @@ LOCAL := .local
 APP := $(LOCAL)/venv-app
 SERVICES := $(LOCAL)/venv-services
 APP_STAMP := $(APP)/.installed
+PATCH_STAMP := $(APP)/.patched
 SERVICES_STAMP := $(SERVICES)/.installed
 CHECKOV := $(LOCAL)/venv-checkov
 CHECKOV_STAMP := $(CHECKOV)/.installed
@@ -18,7 +19,7 @@ RUN := set -a && . $(STACK_ENV) && set +a &&
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-setup: $(APP_STAMP) $(SERVICES_STAMP) ## create both venvs from the lock files (idempotent)
+setup: $(APP_STAMP) $(PATCH_STAMP) $(SERVICES_STAMP) ## create both venvs from the lock files (idempotent)
 
 $(APP_STAMP): requirements/app.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required (set PYTHON=...)")'
@@ -30,6 +31,10 @@ $(APP_STAMP): requirements/app.lock pyproject.toml
 		|| { cat $(LOCAL)/editable-install.log; exit 1; }
 	@$(APP)/bin/python scripts/patch_mage.py
 	@$(APP)/bin/python -m pip check
+	@touch $@
+
+$(PATCH_STAMP): $(APP_STAMP) scripts/patch_mage.py $(wildcard patches/*.patch)
+	@$(APP)/bin/python scripts/patch_mage.py
 	@touch $@
 
 $(SERVICES_STAMP): requirements/services.lock

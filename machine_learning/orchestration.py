@@ -92,14 +92,37 @@ class MageClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, self.base + path, timeout=30, **kwargs)
-        shown = _TOKEN_IN_PATH.sub(r"\1***", path)
-        if response.status_code >= 400:  # not raise_for_status(): its message carries the URL with the token
-            raise MLOpsError(f"Mage API {method} {shown}: HTTP {response.status_code} {response.reason}")
-        payload = response.json()
-        if isinstance(payload, dict) and payload.get("error"):  # Mage reports errors with HTTP 200
-            error = payload["error"]
-            raise MLOpsError(f"Mage API {method} {shown}: {error.get('message') or error.get('exception') or error}")
+        shown = _TOKEN_IN_PATH.sub(r"\1***", path).split("?")[0]  # never the trigger token in a message
+        try:
+            payload = response.json()
+        except ValueError:  # not raise_for_status(): its message carries the URL with the token
+            raise MLOpsError(f"Mage API {method} {shown}: HTTP {response.status_code} {response.reason}") from None
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if error or not response.ok:  # Mage reports most errors with HTTP 200, the patched endpoints with 4xx
+            text = describe_mage_error(error) if error else f"HTTP {response.status_code}"
+            kind = NotFoundError if "does not exist" in text or response.status_code == 404 else MLOpsError
+            raise kind(f"Mage API {method} {shown}: {text}")
         return payload
+
+
+def describe_mage_error(error: Any) -> str:
+    """One line for an error body of Mage's API: its exception text, never the server's traceback.
+
+    Args:
+        error: The ``error`` member of a Mage response (``exception``, ``message``, ``errors``...).
+
+    Returns:
+        The first line of the exception (or of the message when there is none), at most 300 characters.
+
+    """
+    if not isinstance(error, dict):
+        return str(error).strip().splitlines()[0][:300] if str(error).strip() else "error"
+    for key in ("exception", "message"):
+        text = str(error.get(key) or "").strip()
+        if text and not text.startswith("Traceback"):
+            return text.splitlines()[0][:300]
+    message = str(error.get("message") or "").strip().splitlines()
+    return (message[-1] if message else "error")[:300]  # a traceback's last line is the exception
 
 
 def start_pipeline(client: MageClient, pipeline: str, variables: Mapping[str, Any] | None = None) -> int:

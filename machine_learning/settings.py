@@ -200,9 +200,9 @@ class Settings:
         return f"s3://{self.s3_bucket}/{self.s3_prefix}/raw/players.csv"
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
-        """Return a copy with the given fields replaced (e.g. Mage runtime variables).
+        """Return a copy with the given fields replaced, for trusted code (tests, the environment reader).
 
-        Unknown keys are ignored, so a Mage block can pass all of its ``kwargs``.
+        Unknown keys are ignored. Never pass a run's variables here: :func:`load_settings` checks those.
 
         Args:
             overrides: Field names to values; ``None`` values are ignored.
@@ -220,17 +220,20 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Read the settings from the environment, then apply explicit overrides.
+def load_settings(run_variables: Mapping[str, Any] | None = None) -> Settings:
+    """Read the settings from the environment; a run's variables may only choose the game title.
 
     Args:
-        overrides: Optional field values that win over the environment (e.g. Mage ``kwargs``).
+        run_variables: A Mage block's ``kwargs`` (or a command's choices). They are checked by
+            :func:`machine_learning.run_variables.check_run_variables` first, so a run naming a service,
+            the bucket, the cache, a credential or anything its pipeline does not read is refused.
 
     Returns:
         The validated settings.
 
     Raises:
-        ConfigurationError: A value is malformed or out of range.
+        ConfigurationError: A value from the environment is malformed or out of range.
+        InvalidInputError: A run variable is not accepted or its value is not usable.
 
     """
     # An empty AWS_ENDPOINT_URL is meaningful (AWS itself); other empty variables mean "use the default".
@@ -239,7 +242,13 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
         for name, env in _ENV_NAMES.items()
         if os.environ.get(env) or (name == "s3_endpoint_url" and env in os.environ)
     }
-    return Settings().with_overrides(from_env).with_overrides(overrides or {})
+    settings = Settings().with_overrides(from_env)
+    if not run_variables:
+        return settings
+    from machine_learning.run_variables import check_run_variables
+
+    chosen = check_run_variables(run_variables, settings.s3_bucket, settings.game_title)
+    return dataclasses.replace(settings, game_title=chosen.game_title) if chosen.game_title else settings
 
 
 def _coerce(type_name: Any, value: Any, name: str) -> Any:

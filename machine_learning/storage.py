@@ -174,6 +174,8 @@ def read_source_bytes(source: str, store: ObjectStore | None) -> bytes:
         bucket, key = parse_s3_uri(source)
         return ObjectStore(client=store.client, bucket=bucket).read_bytes(key)
     path = Path(source)
+    if path.is_dir():
+        raise InvalidInputError(f"input {source} is a folder, not a file")
     if not path.is_file():
         raise NotFoundError(f"input file {source} does not exist")
     return path.read_bytes()

@@ -65,9 +65,9 @@ for i in "${!days[@]}"; do
   vars="{\"batch_date\": \"$day\"}"
   "$MLOPS" run-pipeline batch_inference --variables "$vars" | tail -1 | sed 's/^/   /'
   "$MLOPS" run-pipeline performance_monitoring --variables "$vars" | tail -1 | sed 's/^/   /'
-  decision=$("$MLOPS" decision --date "$day" --wait --json)
+  decision=$("$MLOPS" decision --date "$day" --wait)
   sed -n '1p;/^retraining\|^   retraining/p' <<<"$decision" | sed 's/^/   /'
-  if grep -q '"retraining_triggered": true\|"promoted": true' <<<"$decision"; then
+  if head -1 <<<"$decision" | grep -q 'retraining run [0-9]* started\|promoted on live players'; then
     echo "   models after retraining and model selection:"
     "$MLOPS" status | sed 's/^/     /'
   fi

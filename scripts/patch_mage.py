@@ -5,7 +5,9 @@ Usage: <app venv>/bin/python scripts/patch_mage.py [--check]
 
 Each patch names the mage-ai version it was written for and the SHA-256 of the file before and after. The
 script applies a patch only to that exact file (hunk by hunk, each hunk must match exactly once), verifies the
-result's hash, and does nothing when the file already has the patched hash. Any other version or content is an
+result's hash, and does nothing when the file already has the patched hash. A file patched by an earlier
+version of a patch (``superseded``: its diff kept in patches/superseded/) is first put back to the original by
+reversing that diff, so an existing venv is upgraded without reinstalling mage-ai. Any other version or content is an
 error: the patch must be reviewed, not forced. ``--check`` only reports (exit 1 when a patch is not applied).
 Standard library only; run it with the interpreter of the venv that holds mage-ai.
 """
@@ -32,6 +34,7 @@ class Patch:
     target: str  # path inside the mage_ai package
     original_sha256: str
     patched_sha256: str
+    superseded: tuple[tuple[Path, str], ...] = ()  # (earlier diff, the hash it produced)
 
 
 PATCHES = (
@@ -40,7 +43,20 @@ PATCHES = (
         version="0.9.80",
         target="server/api/runs.py",
         original_sha256="d0509aab45dcef31a28a7cd9f3a90047444907af976f12f1360a3b75c815843c",
-        patched_sha256="95f1ca3d5697f029274e8e1226ecacd75005fbd847eb099a6aa836e7532fe7c1",
+        patched_sha256="7b0d4187668bc2c0d933ffd0b0ff3f0246064cdabd471b5f7e8f7d03157dcd93",
+        superseded=(
+            (
+                ROOT / "patches" / "superseded" / "mage_ai_0.9.80_api_runs.v1.patch",
+                "95f1ca3d5697f029274e8e1226ecacd75005fbd847eb099a6aa836e7532fe7c1",
+            ),
+        ),
+    ),
+    Patch(  # uses helpers the runs.py patch adds, so it comes second
+        diff=ROOT / "patches" / "mage_ai_0.9.80_api_triggers.patch",
+        version="0.9.80",
+        target="server/api/triggers.py",
+        original_sha256="8f85468c908b3ec48c892306f131ac5773d936b34fc3b65b77a2a61824d560bf",
+        patched_sha256="b6bab2ff4c342c287748031eb1018620d88accecfb21ebca5f0210338bfccc9a",
     ),
 )
 
@@ -70,10 +86,12 @@ def hunks(diff_text: str) -> list[tuple[str, str]]:
     return [("".join(old), "".join(new)) for old, new in result]
 
 
-def apply(patch: Patch, source: str) -> str:
-    for old, new in hunks(patch.diff.read_text()):
+def apply(diff: Path, target: str, source: str, reverse: bool = False) -> str:
+    for old, new in hunks(diff.read_text()):
+        if reverse:
+            old, new = new, old
         if source.count(old) != 1:
-            raise SystemExit(f"error: a hunk of {patch.diff.name} does not match {patch.target} exactly once")
+            raise SystemExit(f"error: a hunk of {diff.name} does not match {target} exactly once")
         source = source.replace(old, new)
     return source
 
@@ -94,16 +112,21 @@ def process(patch: Patch, check_only: bool) -> bool:
             "the new version still needs it and update patches/ and scripts/patch_mage.py"
         )
     path = mage_file(patch.target)
-    current = sha256(path.read_bytes())
+    source = path.read_text()
+    current = sha256(source.encode())
     if current == patch.patched_sha256:
         print(f"mage-ai {installed}: {patch.diff.name} already applied")
         return True
+    for earlier, produced in patch.superseded:
+        if current == produced:
+            source = apply(earlier, patch.target, source, reverse=True)
+            current = sha256(source.encode())
     if current != patch.original_sha256:
         raise SystemExit(f"error: {path} has unexpected content (sha256 {current}); reinstall mage-ai {installed}")
     if check_only:
         print(f"mage-ai {installed}: {patch.diff.name} NOT applied (run scripts/patch_mage.py)")
         return False
-    patched = apply(patch, path.read_text())
+    patched = apply(patch.diff, patch.target, source)
     if sha256(patched.encode()) != patch.patched_sha256:
         raise SystemExit(f"error: applying {patch.diff.name} gave unexpected content; {path} left unchanged")
     temporary = path.with_suffix(".py.patching")

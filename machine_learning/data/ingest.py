@@ -72,6 +72,7 @@ def select_schema_columns(frame: pd.DataFrame, name: str, require_label: bool) -
 
     """
     frame.columns = [str(column).strip() for column in frame.columns]
+    check_unique_columns(list(frame.columns), name)
     missing = [column for column in required_columns(require_label) if column not in frame.columns]
     if missing:
         if len(missing) >= len(required_columns(require_label)) - 1:
@@ -79,6 +80,27 @@ def select_schema_columns(frame: pd.DataFrame, name: str, require_label: bool) -
         raise InvalidInputError(f"{name} is missing required column(s): {', '.join(missing)}")
     keep = [*required_columns(False), *([LABEL_COLUMN] if LABEL_COLUMN in frame.columns else [])]
     return frame[keep].reset_index(drop=True)
+
+
+def check_unique_columns(columns: list[str], name: str) -> None:
+    """Refuse a header that names a schema column twice (which value would be the player's?).
+
+    pandas renames a repeated ``Age`` to ``Age.1``; Arrow and Parquet keep both names. Either way it is refused.
+
+    Raises:
+        InvalidInputError: A schema column appears more than once.
+
+    """
+    wanted = {*required_columns(require_label=False), LABEL_COLUMN}
+    seen = set(columns)
+    repeated = {column for column in columns if column in wanted and columns.count(column) > 1}
+    repeated |= {
+        base
+        for column in columns
+        if (base := column.rpartition(".")[0]) in wanted and base in seen and column.rpartition(".")[2].isdigit()
+    }
+    if repeated:
+        raise InvalidInputError(f"{name}: its header names column(s) {', '.join(sorted(repeated))} more than once")
 
 
 def _decode(data: bytes, name: str) -> str:

@@ -7,9 +7,11 @@ been scored, so a failed run leaves nothing half-written.
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import tempfile
 import time
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -22,6 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from machine_learning.data.formulas import neutralise_formula_cells
 from machine_learning.data.ingest import select_schema_columns
 from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN, required_columns
 from machine_learning.data.validate import ValidationResult, as_text, enforce_quarantine_share, validate_players
@@ -30,9 +33,11 @@ from machine_learning.inference.model import LoadedModel
 from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
-from machine_learning.training.train import PREDICTION_COLUMN as REFERENCE_PREDICTION
 
 DEFAULT_CHUNK_ROWS = 250_000
+# training.train.PREDICTION_COLUMN (the reference data's prediction column), not imported: training pulls in
+# mlflow and matplotlib, seconds of start-up for `mlops predict`. tests/unit/inference/test_batch.py checks it.
+REFERENCE_PREDICTION = "prediction"
 _ARROW_BLOCK_BYTES = 4 << 20
 # File suffixes pandas decompresses by itself ("infer"); of these, Arrow reads only gzip here.
 _PANDAS_COMPRESSIONS = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}
@@ -136,6 +141,74 @@ def score_batch(
     return result
 
 
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+
+
+def check_batch_outputs(source: str, outputs: BatchOutputs, store: ObjectStore | None, overwrite: bool) -> None:
+    """Refuse output locations a batch cannot or must not write, before any work (what ``mlops predict`` checks).
+
+    Local targets are checked always; S3 targets only when ``store`` is given (their check is a request).
+
+    Args:
+        source: The input, which no output may replace.
+        outputs: The output locations.
+        store: Used to see whether S3 outputs exist already.
+        overwrite: Whether existing outputs may be replaced.
+
+    Raises:
+        InvalidInputError: An output has an unknown suffix, is the input, is a folder, is in a missing folder,
+            or exists while ``overwrite`` is off.
+
+    """
+    for _, target in _targets(outputs):
+        if not target.lower().endswith(OUTPUT_SUFFIXES):
+            raise InvalidInputError(f"output {target} must end in .csv or .parquet")
+        if target == source or (not target.startswith("s3://") and _same_file(target, source)):
+            raise InvalidInputError(f"output {target} is the input: choose another output")
+        if target.startswith("s3://"):
+            if store is not None and not overwrite and _s3_exists(store, target):
+                raise InvalidInputError(f"output {target} exists; pass --overwrite to replace it")
+            continue
+        path = Path(target)
+        if path.is_dir():
+            raise InvalidInputError(f"output {target} is a folder: give a file name ending in .csv or .parquet")
+        if not path.parent.is_dir():
+            raise InvalidInputError(f"the folder of output {target} does not exist: create it first")
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise InvalidInputError(f"output {target} exists; pass --overwrite to replace it")
+
+
+def check_batch_input(source: str) -> None:
+    """Refuse a local input that is missing, a folder or empty, before a model is loaded for it.
+
+    Raises:
+        NotFoundError: The file does not exist.
+        InvalidInputError: It is a folder, or empty.
+
+    """
+    if source.startswith("s3://"):
+        return
+    path = Path(source)
+    if path.is_dir():
+        raise InvalidInputError(f"input {source} is a folder, not a file")
+    if not path.is_file():
+        raise NotFoundError(f"input file {source} does not exist")
+    with open(path, "rb") as handle:
+        _check_not_empty(path, source, handle.read(4))
+
+
+def _same_file(target: str, source: str) -> bool:
+    try:
+        return not source.startswith("s3://") and Path(target).resolve() == Path(source).resolve()
+    except OSError:
+        return False
+
+
+def _s3_exists(store: ObjectStore, uri: str) -> bool:
+    bucket, key = parse_s3_uri(uri)
+    return ObjectStore(client=store.client, bucket=bucket).exists(key)
+
+
 def _targets(outputs: BatchOutputs) -> list[tuple[str, str]]:
     pairs = [("predictions", outputs.predictions), ("quarantine", outputs.quarantine), ("current", outputs.current)]
     return [(name, target) for name, target in pairs if target]
@@ -167,6 +240,7 @@ def _timed_chunks(path: Path, name: str, chunk_rows: int, timings: defaultdict[s
 def _read_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     with open(path, "rb") as handle:
         magic = handle.read(4)
+    _check_not_empty(path, name, magic)
     if magic == b"PAR1":
         yield from _read_parquet_chunks(path, name, chunk_rows)
         return
@@ -179,6 +253,21 @@ def _read_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFram
     except (pa.ArrowException, UnicodeDecodeError, _NotForArrowError):
         pass  # whatever Arrow does not read as pandas would is read by pandas, with pandas' messages
     yield from _read_pandas_csv_chunks(path, name, chunk_rows, skip_rows=done)
+
+
+def _check_not_empty(path: Path, name: str, magic: bytes) -> None:
+    """Refuse an empty file (or empty gzip member, or only a BOM and blank lines), whatever a reader would say."""
+    if magic.startswith(b"\x1f\x8b"):
+        try:
+            with gzip.open(path) as handle:
+                head = handle.read(4096)
+        except (OSError, EOFError, zlib.error) as error:
+            raise InvalidInputError(f"{name} is a damaged gzip file: {error}") from None
+    else:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    if not head.removeprefix(b"\xef\xbb\xbf").strip():
+        raise InvalidInputError(f"{name} is empty")
 
 
 class _NotForArrowError(Exception):
@@ -258,6 +347,8 @@ def _typed_for_validation(values: pd.Series) -> bool:
 def _localise(source: str, store: ObjectStore | None, folder: Path) -> Path:
     if not source.startswith("s3://"):
         path = Path(source)
+        if path.is_dir():
+            raise InvalidInputError(f"input {source} is a folder, not a file")
         if not path.is_file():
             raise NotFoundError(f"input file {source} does not exist")
         return path
@@ -288,8 +379,11 @@ def _publish(local: Path, target: str, store: ObjectStore | None) -> str:
     destination = Path(target)
     destination.parent.mkdir(parents=True, exist_ok=True)
     staged = destination.with_name(f".{destination.name}.partial")
-    shutil.copyfile(local, staged)
-    staged.replace(destination)  # atomic on one file system
+    try:
+        shutil.copyfile(local, staged)
+        staged.replace(destination)  # atomic on one file system
+    finally:
+        staged.unlink(missing_ok=True)  # after a failed copy or rename, nothing half-written stays behind
     return str(destination)
 
 
@@ -303,7 +397,7 @@ class _TableWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.path.suffix == ".csv":
-            frame.to_csv(self.path, mode="a", header=not self.started, index=False)
+            neutralise_formula_cells(frame).to_csv(self.path, mode="a", header=not self.started, index=False)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self.parquet is None:

@@ -13,16 +13,19 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import requests
 
-from machine_learning.errors import MLOpsError, NotFoundError
+from machine_learning.errors import InvalidInputError, MLOpsError, NotFoundError
 from machine_learning.inference.compiled import PredictorChoice, select_predictor
 from machine_learning.inference.fast_model import Predictor
-from machine_learning.registry import PRODUCTION, get_alias_version
 from machine_learning.settings import Settings
+
+if TYPE_CHECKING:
+    from machine_learning.registry import VersionInfo
+
+PRODUCTION = "production"  # machine_learning.registry.PRODUCTION, without importing mlflow to score a file
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,13 @@ def mlflow_reachable(settings: Settings, timeout: float = 2.0) -> bool:
         return requests.get(f"{settings.mlflow_tracking_uri.rstrip('/')}/health", timeout=timeout).ok
     except requests.RequestException:
         return False
+
+
+def get_alias_version(client: Any, settings: Settings, alias: str) -> VersionInfo | None:
+    """Look an alias up in the registry (imported here: the registry imports mlflow)."""
+    from machine_learning.registry import get_alias_version as lookup
+
+    return lookup(client, settings, alias)
 
 
 def resolve_version(client: Any, settings: Settings, alias: str = PRODUCTION) -> str:
@@ -115,7 +125,7 @@ def load_model(settings: Settings, version: str) -> LoadedModel:
         ModelUnavailableError: The version is not cached and MLflow is unreachable.
 
     """
-    target = _cache_root(settings) / "versions" / str(version)
+    target = _cache_root(settings) / "versions" / check_model_version(version)
     if not (target / "MLmodel").exists():
         if not mlflow_reachable(settings):
             raise ModelUnavailableError(
@@ -123,7 +133,40 @@ def load_model(settings: Settings, version: str) -> LoadedModel:
                 f"{settings.mlflow_tracking_uri} is unreachable"
             )
         _download(settings, version, target)
-    return LoadedModel(settings.model_name, str(version), mlflow.sklearn.load_model(str(target)), target)
+    return LoadedModel(settings.model_name, str(version), _load_pipeline(target), target)
+
+
+def _load_pipeline(folder: Path) -> Any:
+    """Load a cached MLflow sklearn model; a (cloud)pickled one without importing mlflow (seconds of start-up).
+
+    This reads the ``sklearn`` flavor of the ``MLmodel`` file exactly as ``mlflow.sklearn.load_model`` does for
+    the pickle formats; any other format is left to mlflow.
+    """
+    import yaml
+
+    flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("flavors", {}).get("sklearn", {})
+    pickled = flavor.get("pickled_model")
+    if flavor.get("serialization_format") in ("pickle", "cloudpickle") and pickled and "/" not in pickled:
+        import cloudpickle
+
+        with open(folder / pickled, "rb") as handle:
+            return cloudpickle.load(handle)  # our own registered model, loaded as mlflow itself loads it
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(str(folder))
+
+
+def check_model_version(version: Any) -> str:
+    """Check that a model version is a registered version number (it names a folder of the cache).
+
+    Raises:
+        InvalidInputError: Not a whole number of at most 9 digits (``../x``, ``1e3``, ``-1``...).
+
+    """
+    text = str(version)
+    if not (text.isascii() and text.isdigit() and 0 < len(text) <= 9):
+        raise InvalidInputError(f"model version must be a registered version number like 3, got {text[:40]!r}")
+    return str(int(text))
 
 
 def load_production_model(client: Any, settings: Settings, version: str | None = None) -> LoadedModel:
@@ -142,6 +185,8 @@ def load_production_model(client: Any, settings: Settings, version: str | None =
 
 
 def _download(settings: Settings, version: str, target: Path) -> None:
+    import mlflow
+
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Download beside the target and rename: a half-downloaded model is never taken for a cached one.

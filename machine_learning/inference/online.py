@@ -23,7 +23,7 @@ import pandas as pd
 
 from machine_learning.data.schema import ID_COLUMN, LABELS, required_columns
 from machine_learning.data.validate import REASON_COLUMN, validate_players
-from machine_learning.errors import InvalidInputError, NotFoundError
+from machine_learning.errors import ConflictError, InvalidInputError, NotFoundError
 from machine_learning.inference.model import LoadedModel, load_model, resolve_version
 from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players, probability_column
 from machine_learning.services import Services, connect
@@ -32,6 +32,7 @@ from machine_learning.storage import ObjectStore
 
 MAX_ONLINE_INPUTS = 1000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_RUN_ID_PREFIX = "mage-run-"
 
 
 def online_result_key(settings: Settings, request_id: str) -> str:
@@ -48,15 +49,29 @@ def online_result_key(settings: Settings, request_id: str) -> str:
         InvalidInputError: The request id could escape its folder or is too long.
 
     """
+    return f"{settings.s3_prefix}/online/{check_request_id(request_id)}.json"
+
+
+def check_request_id(request_id: Any) -> str:
+    """Check that a request id is a safe object name (1-64 letters, digits, ``_``, ``.``, ``-``).
+
+    Raises:
+        InvalidInputError: It could escape its folder, is too long or is not text.
+
+    """
     if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
         raise InvalidInputError(
-            f"request_id {request_id!r} must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+            f"request_id {str(request_id)[:80]!r} must be 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
         )
-    return f"{settings.s3_prefix}/online/{request_id}.json"
+    return request_id
 
 
 def request_id_for(request_id: str | None = None, pipeline_run_id: Any = None) -> str:
     """Choose a request id: the caller's, else ``mage-run-<pipeline run id>``, else a random one.
+
+    Ids starting with ``mage-run-`` belong to the runs that Mage numbers: a caller may not choose one of another
+    run, or it could plant a result where a later run's caller will look for theirs.
 
     Args:
         request_id: Id chosen by the caller (variable ``request_id``).
@@ -65,12 +80,21 @@ def request_id_for(request_id: str | None = None, pipeline_run_id: Any = None) -
     Returns:
         The request id.
 
+    Raises:
+        InvalidInputError: The chosen id is malformed or names another run's ``mage-run-`` id.
+
     """
+    numbered = pipeline_run_id is not None and str(pipeline_run_id).isdigit()
+    own = f"{_RUN_ID_PREFIX}{pipeline_run_id}" if numbered else None
     if request_id:
-        return str(request_id)
-    if pipeline_run_id is not None and str(pipeline_run_id).isdigit():
-        return f"mage-run-{pipeline_run_id}"
-    return uuid.uuid4().hex
+        chosen = check_request_id(request_id)
+        if chosen.startswith(_RUN_ID_PREFIX) and chosen != own:
+            raise InvalidInputError(
+                f"request_id {chosen!r}: ids starting with {_RUN_ID_PREFIX!r} are given by Mage to its runs; "
+                "choose another"
+            )
+        return chosen
+    return own or uuid.uuid4().hex
 
 
 def parse_online_inputs(inputs: Any) -> pd.DataFrame:
@@ -113,6 +137,7 @@ def score_online_inputs(
     settings: Settings,
     request_id: str,
     scored_at: datetime | None = None,
+    pipeline_run_id: Any = None,
 ) -> dict[str, Any]:
     """Validate and score one request, then store the full result as one JSON object.
 
@@ -123,6 +148,8 @@ def score_online_inputs(
         settings: Provides the title's prefix.
         request_id: Names the result (see :func:`online_result_key`).
         scored_at: Timestamp of the predictions (default: now, UTC).
+        pipeline_run_id: The Mage run answering the request: only the same run may store under a taken id
+            (Mage executes a block of a triggered run more than once).
 
     Returns:
         ``request_id``, ``result_uri``, model name and version, ``scored_at``, counts, ``predictions`` (one per
@@ -131,10 +158,13 @@ def score_online_inputs(
 
     Raises:
         InvalidInputError: The request is malformed or no input is valid; nothing is written then.
+        ConflictError: A result is already stored under ``request_id``.
 
     """
     key = online_result_key(settings, request_id)
     raw = parse_online_inputs(inputs)
+    run = None if pipeline_run_id is None else str(pipeline_run_id)
+    refuse_taken_request_id(store, key, request_id, run)
     validation = validate_players(raw)
     valid_positions, rejected_positions = np.flatnonzero(validation.valid), np.flatnonzero(~validation.valid)
     rejected = [
@@ -156,6 +186,7 @@ def score_online_inputs(
     ]
     result = {
         "request_id": request_id,
+        "pipeline_run_id": run,
         "result_uri": store.uri(key),
         "model_name": model.name,
         "model_version": model.version,
@@ -165,8 +196,33 @@ def score_online_inputs(
         "predictions": predictions,
         "rejected": rejected,
     }
+    refuse_taken_request_id(store, key, request_id, run)  # checked again: scoring took time
     store.write_json(key, result)
     return result
+
+
+def refuse_taken_request_id(store: ObjectStore, key: str, request_id: str, pipeline_run_id: str | None) -> None:
+    """Refuse a request id whose result already exists: a stored result is never replaced by another request.
+
+    The same Mage run may store again (Mage executes a triggered run's block a second time); any other request,
+    including one without a run id, is refused.
+
+    Raises:
+        ConflictError: A result of another request is stored under that id; nothing is written.
+
+    """
+    try:
+        stored = store.read_json(key)
+    except NotFoundError:
+        return
+    same_run = (
+        pipeline_run_id is not None and isinstance(stored, dict) and stored.get("pipeline_run_id") == pipeline_run_id
+    )
+    if not same_run:
+        raise ConflictError(
+            f"request_id {request_id!r} is taken: a result is already stored under it and is never replaced; "
+            "choose another id or leave it out"
+        )
 
 
 def answer_online_request(
@@ -174,6 +230,7 @@ def answer_online_request(
     game_title: str | None = None,
     request_id: str | None = None,
     pipeline_run_id: Any = None,
+    run_variables: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score one request with the current production model: what the ``online_inference`` Mage block runs.
 
@@ -187,17 +244,22 @@ def answer_online_request(
         game_title: Title whose production model scores the request (default: ``GAME_TITLE``).
         request_id: Names the stored result (default: from the pipeline run, else random).
         pipeline_run_id: The Mage pipeline run, when started through the API trigger.
+        run_variables: The block's kwargs: checked like every run's variables (and may choose the title).
 
     Returns:
         The result of :func:`score_online_inputs`.
 
+    Raises:
+        InvalidInputError: A variable is refused, the id is malformed or the inputs are; nothing is written.
+
     """
-    settings = load_settings({"game_title": game_title} if game_title else None)
+    settings = load_settings(run_variables or ({"game_title": game_title} if game_title else None))
     chosen = request_id_for(request_id, pipeline_run_id)
     online_result_key(settings, chosen)  # reject a bad id before any network call
+    parse_online_inputs(inputs)  # and malformed inputs
     services = _services(settings)
     model = _model(settings, resolve_version(services.mlflow, settings))
-    return score_online_inputs(inputs, model, services.store, settings, chosen)
+    return score_online_inputs(inputs, model, services.store, settings, chosen, pipeline_run_id=pipeline_run_id)
 
 
 def fetch_online_result(store: ObjectStore, settings: Settings, request_id: str) -> dict[str, Any]:

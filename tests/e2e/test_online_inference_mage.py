@@ -58,11 +58,16 @@ class Online:
             time.sleep(0.2)
         raise AssertionError(f"run {run_id} did not finish in {timeout}s")
 
-    def sync_run(self, inputs: Any, token: str | None = None, pipeline: str = PIPELINE) -> dict[str, Any]:
+    def sync_call(
+        self, inputs: Any, token: str | None = None, pipeline: str = PIPELINE, **variables: Any
+    ) -> requests.Response:
         body = {"run": {"pipeline_uuid": pipeline, "block_uuid": BLOCK, "variables": {"inputs": inputs}}}
-        body["run"]["variables"]["game_title"] = self.settings.game_title
+        body["run"]["variables"].update(game_title=self.settings.game_title, **variables)
         headers = {"Authorization": f"Bearer {token or self.trigger['token']}"}
-        response = requests.post(f"{self.mage.base}/api/runs", json=body, headers=headers, timeout=60)
+        return requests.post(f"{self.mage.base}/api/runs", json=body, headers=headers, timeout=60)
+
+    def sync_run(self, inputs: Any, **variables: Any) -> dict[str, Any]:
+        response = self.sync_call(inputs, **variables)
         assert response.status_code == 200, response.text
         payload: dict[str, Any] = response.json()
         return payload
@@ -74,7 +79,7 @@ class Online:
 @pytest.fixture(scope="module")
 def online(live_stack: Stack, shipped_players: pd.DataFrame) -> Iterator[Online]:
     with pytest.MonkeyPatch.context() as monkeypatch, running_mage(live_stack, monkeypatch, "onl"):
-        settings = load_settings({"min_accuracy": 0.3})
+        settings = load_settings().with_overrides({"min_accuracy": 0.3})
         services = connect(settings)
         prepare_players(sample_players(shipped_players, 2000, seed=5), services.store, settings, "online-test")
         trained = train_candidate(load_prepared_players(services.store, settings), services.store, settings)
@@ -121,7 +126,7 @@ def test_api_trigger_scores_every_valid_input_like_batch_and_stores_the_result(
 
     run = online.trigger_run(inputs)
 
-    assert run["status"] == "completed", run
+    assert run["status"] == "completed", online.mage.failure_reason(PIPELINE, run["id"])
     result = fetch_online_result(online.services.store, online.settings, f"mage-run-{run['id']}")
     assert [p["input_index"] for p in result["predictions"]] == [0, 1, 3, 4, 5]
     assert_same_as_batch(result["predictions"], batch_scores(online, raw))
@@ -165,13 +170,15 @@ def test_a_bad_request_fails_with_a_clear_error_and_writes_nothing(online: Onlin
     before = online.online_keys()
 
     run = online.trigger_run(bad)
-    payload = online.sync_run(bad)
+    response = online.sync_call(bad)
 
     assert run["status"] == "failed"
     reason = online.mage.failure_reason(PIPELINE, run["id"])
     assert "no valid input to score (1 rejected): inputs[0]: Age: not a number (old)" in reason
-    assert "no valid input to score" in payload["error"]["exception"]
-    assert "Gender: missing" in payload["error"]["exception"]
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert "no valid input to score" in message and "Gender: missing" in message
+    assert "Traceback" not in response.text and "site-packages" not in response.text
     assert online.online_keys() == before
     with pytest.raises(NotFoundError, match="no online result"):
         fetch_online_result(online.services.store, online.settings, f"mage-run-{run['id']}")
@@ -181,11 +188,39 @@ def test_a_bad_request_fails_with_a_clear_error_and_writes_nothing(online: Onlin
 def test_api_runs_accepts_only_a_token_of_the_pipelines_own_trigger(online: Online) -> None:
     other = online.mage.find_trigger("training", "training_api")
 
-    wrong_pipeline = online.sync_run([{"PlayerID": "1"}], token=other["token"])
-    unknown_token = online.sync_run([{"PlayerID": "1"}], token="0" * 32)
+    wrong_pipeline = online.sync_call([{"PlayerID": "1"}], token=other["token"])
+    unknown_token = online.sync_call([{"PlayerID": "1"}], token="0" * 32)
 
-    assert "Invalid token for this pipeline" in wrong_pipeline["error"]["exception"]
-    assert "error" in unknown_token
+    assert wrong_pipeline.status_code == 403
+    assert wrong_pipeline.json() == {
+        "error": {"code": 403, "message": "This token does not run pipeline online_inference."}
+    }
+    assert unknown_token.status_code == 401
+    assert unknown_token.json()["error"]["message"] == "Invalid token."
+
+
+def test_api_runs_refuses_a_chosen_request_id_that_is_taken_and_keeps_the_first_result(
+    online: Online, shipped_players: pd.DataFrame
+) -> None:
+    inputs = online.players(sample_players(shipped_players, 40, seed=14).head(2))
+    chosen = f"mine-{online.version}-{time.time_ns()}"
+    (first,) = online.sync_run(inputs, request_id=chosen)["run"]["output"]
+
+    again = online.sync_call(inputs[:1], request_id=chosen)
+
+    assert again.status_code == 409
+    assert f"request_id '{chosen}' is taken" in again.json()["error"]["message"]
+    assert fetch_online_result(online.services.store, online.settings, chosen) == first
+
+
+def test_api_runs_refuses_a_variable_that_names_a_service(online: Online) -> None:
+    before = online.online_keys()
+
+    response = online.sync_call([{"PlayerID": "1"}], mlflow_tracking_uri="http://127.0.0.1:1")
+
+    assert response.status_code == 422
+    assert "'mlflow_tracking_uri' is not accepted by pipeline online_inference" in response.json()["error"]["message"]
+    assert online.online_keys() == before
 
 
 def test_the_installed_mage_carries_the_api_runs_patch_and_reapplying_is_a_no_op() -> None:

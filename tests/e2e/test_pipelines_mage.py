@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -103,3 +104,41 @@ def test_a_bad_input_fails_the_pipeline_and_publishes_nothing(
     assert done.returncode != 0
     assert "missing required column(s): GameGenre" in " ".join((done.stdout + done.stderr).split())
     assert store.list_keys(f"{settings.s3_prefix}/processed") == []
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "variable"),
+    [
+        ("batch_inference", "mlflow_tracking_uri"),
+        ("data_preparation", "s3_endpoint_url"),
+        ("training", "model_cache_dir"),
+    ],
+)
+def test_a_run_naming_a_service_is_refused_before_anything_happens(
+    mage_env: dict[str, str], pipeline: str, variable: str
+) -> None:
+    settings = load_settings()
+    with socket.socket() as fake_service:  # where the run is told to go: it must never connect
+        fake_service.bind(("127.0.0.1", 0))
+        fake_service.listen()
+        fake_service.setblocking(False)
+        address = f"http://127.0.0.1:{fake_service.getsockname()[1]}"
+        command = [str(MAGE), "run", str(ROOT / "mage_project"), pipeline, "--test"]
+        variables = (
+            {variable: address, "batch_date": "2026-11-23"} if pipeline != "data_preparation" else {variable: address}
+        )
+        done = subprocess.run(
+            [*command, "--runtime-vars", json.dumps(variables)],
+            env=mage_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        with pytest.raises(BlockingIOError):
+            fake_service.accept()
+
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode != 0
+    assert f"runtime variable '{variable}' is not accepted by pipeline {pipeline}" in output
+    assert "allowed: game_title" in output
+    assert connect(settings).store.list_keys(f"{settings.s3_prefix}/") == []

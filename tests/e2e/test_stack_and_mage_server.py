@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -55,8 +56,9 @@ def test_demo_path_runs_pipelines_in_the_mage_server(
 
 
 def test_a_failed_run_in_the_server_reports_block_and_reason(mage_server: dict[str, str]) -> None:
+    missing = f"s3://mlops-test/{os.environ['GAME_TITLE']}/raw/nope.csv"  # inside the title's prefix
     done = subprocess.run(
-        [MLOPS, "run-pipeline", "data_preparation", "--variables", '{"input_uri": "s3://mlops-test/nope.csv"}'],
+        [MLOPS, "run-pipeline", "data_preparation", "--variables", json.dumps({"input_uri": missing})],
         env=mage_server,
         capture_output=True,
         text=True,
@@ -64,7 +66,7 @@ def test_a_failed_run_in_the_server_reports_block_and_reason(mage_server: dict[s
     )
 
     assert done.returncode == 1
-    assert "failed in block load_raw_players: s3://mlops-test/nope.csv does not exist" in done.stderr
+    assert f"failed in block load_raw_players: {missing} does not exist" in done.stderr
 
 
 def test_up_refuses_a_taken_port_and_starts_nothing(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ WEAKEST = {"classifier__max_iter": 2, "classifier__learning_rate": 0.02}
 @pytest.fixture
 def settings(live_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Settings:
     live_stack.apply(monkeypatch, game_title=f"it-{uuid.uuid4().hex[:8]}")
-    return load_settings({"min_accuracy": 0.3})
+    return load_settings().with_overrides({"min_accuracy": 0.3})
 
 
 def test_prepare_publishes_every_valid_row_and_quarantines_the_rest(

@@ -53,7 +53,7 @@ class Server:
 @pytest.fixture
 def settings(live_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Settings:
     live_stack.apply(monkeypatch, game_title=f"it-serve-{uuid.uuid4().hex[:8]}")
-    return load_settings({"min_accuracy": 0.3})
+    return load_settings().with_overrides({"min_accuracy": 0.3})
 
 
 @pytest.fixture

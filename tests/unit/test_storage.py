@@ -112,10 +112,14 @@ def test_read_source_bytes_local_file(tmp_path):
     assert read_source_bytes(str(path), None) == b"a,b\n"
 
 
-@pytest.mark.parametrize("name", ["missing.csv", "."])
-def test_read_source_bytes_missing_local_file_is_not_found(tmp_path, name):
+def test_read_source_bytes_missing_local_file_is_not_found(tmp_path):
     with pytest.raises(NotFoundError, match="does not exist"):
-        read_source_bytes(str(tmp_path / name), None)
+        read_source_bytes(str(tmp_path / "missing.csv"), None)
+
+
+def test_read_source_bytes_names_a_folder_as_a_folder(tmp_path):
+    with pytest.raises(InvalidInputError, match="is a folder, not a file"):
+        read_source_bytes(str(tmp_path), None)
 
 
 def test_read_source_bytes_reads_s3_from_the_uris_bucket(store, fake_s3):

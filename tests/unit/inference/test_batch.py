@@ -198,3 +198,92 @@ def test_typed_parquet_rows_are_quarantined_with_their_values_as_text(model, tmp
     assert quarantine["quarantine_reason"].tolist() == ["PlayTimeHours: missing", "Age: 500 outside [5, 120]"]
     assert quarantine["PlayTimeHours"].iloc[0] == "" and quarantine["Age"].iloc[1] == "500"
     assert len(pd.read_parquet(tmp_path / "p.parquet")) == len(batch) - 2
+
+
+def test_quarantine_csv_cells_cannot_run_as_spreadsheet_formulas(model, tmp_path):
+    batch = batch_text(40)
+    batch.loc[3, "Gender"] = '=HYPERLINK("http://evil.example","click")'
+    batch.loc[4, "Location"] = "@SUM(A1)"
+    source = write(batch, tmp_path / "b.csv", "csv")
+    outputs = BatchOutputs(predictions=str(tmp_path / "p.csv"), quarantine=str(tmp_path / "q.csv"))
+
+    score_batch(source, outputs, model, None, max_quarantine_share=0.1)
+
+    quarantine = pd.read_csv(tmp_path / "q.csv", dtype=str, keep_default_na=False)
+    assert quarantine["Gender"].iloc[0] == "'" + batch.loc[3, "Gender"]
+    assert quarantine["Location"].iloc[1] == "'@SUM(A1)"
+    assert not any(cell.startswith(("=", "+", "@")) for cell in quarantine.to_numpy().ravel())
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "is empty"), (gzip.compress(b""), "is empty"), (b"\xef\xbb\xbf\r\n\r\n", "is empty")],
+    ids=["empty", "empty-gzip", "bom-and-blank-lines"],
+)
+def test_empty_inputs_are_called_empty(model, tmp_path, content, message):
+    source = tmp_path / "b.csv.gz"
+    source.write_bytes(content)
+    with pytest.raises(InvalidInputError, match=message):
+        score_batch(str(source), BatchOutputs(predictions=str(tmp_path / "p.parquet")), model, None, 0.05)
+    assert not (tmp_path / "p.parquet").exists()
+
+
+def test_a_header_naming_a_column_twice_is_refused(model, tmp_path):
+    batch = batch_text(10)
+    text = batch.to_csv(index=False)
+    header, rest = text.split("\n", 1)
+    source = tmp_path / "b.csv"
+    source.write_text(f"{header},Age\n" + "".join(f"{line},99\n" for line in rest.splitlines()))
+    with pytest.raises(InvalidInputError, match="names column\\(s\\) Age more than once"):
+        score_batch(str(source), BatchOutputs(predictions=str(tmp_path / "p.parquet")), model, None, 0.05)
+
+
+def test_a_folder_input_is_called_a_folder(model, tmp_path):
+    with pytest.raises(InvalidInputError, match="is a folder, not a file"):
+        score_batch(str(tmp_path), BatchOutputs(predictions=str(tmp_path / "p.parquet")), model, None, 0.05)
+
+
+def test_the_reference_prediction_column_is_trainings():
+    from machine_learning.inference.batch import REFERENCE_PREDICTION
+    from machine_learning.training.train import PREDICTION_COLUMN as TRAINING_PREDICTION
+
+    assert REFERENCE_PREDICTION == TRAINING_PREDICTION
+
+
+def _outputs(tmp_path, name: str = "p.csv") -> BatchOutputs:
+    return BatchOutputs(predictions=str(tmp_path / name), quarantine=str(tmp_path / f"q-{name}"))
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("in.csv", "is the input"),
+        ("p.txt", "must end in .csv or .parquet"),
+        ("missing/p.csv", "does not exist: create it first"),
+        ("folder.csv", "is a folder"),
+        ("taken.csv", "exists; pass --overwrite"),
+        ("link.csv", "is the input"),
+    ],
+)
+def test_outputs_that_cannot_or_must_not_be_written_are_refused(tmp_path, target, message):
+    from machine_learning.inference.batch import check_batch_outputs
+
+    (tmp_path / "in.csv").write_text("x")
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "taken.csv").write_text("earlier result")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "in.csv")
+
+    with pytest.raises(InvalidInputError, match=message):
+        check_batch_outputs(str(tmp_path / "in.csv"), BatchOutputs(predictions=str(tmp_path / target)), None, False)
+
+    assert (tmp_path / "taken.csv").read_text() == "earlier result"
+
+
+def test_overwrite_allows_an_existing_output_but_never_the_input(tmp_path):
+    from machine_learning.inference.batch import check_batch_outputs
+
+    (tmp_path / "in.csv").write_text("x")
+    (tmp_path / "p.csv").write_text("old")
+    check_batch_outputs(str(tmp_path / "in.csv"), _outputs(tmp_path), None, True)
+    with pytest.raises(InvalidInputError, match="is the input"):
+        check_batch_outputs(str(tmp_path / "in.csv"), BatchOutputs(predictions=str(tmp_path / "in.csv")), None, True)

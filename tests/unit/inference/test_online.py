@@ -11,7 +11,7 @@ from unit_helpers import FakeS3, raw_rows, synthetic_players
 
 from machine_learning.data.schema import FEATURE_COLUMNS, LABEL_COLUMN, LABELS
 from machine_learning.data.validate import validate_players
-from machine_learning.errors import InvalidInputError, NotFoundError
+from machine_learning.errors import ConflictError, InvalidInputError, NotFoundError
 from machine_learning.inference.model import LoadedModel
 from machine_learning.inference.online import (
     MAX_ONLINE_INPUTS,
@@ -171,3 +171,35 @@ def test_results_of_two_titles_do_not_collide():
     first = online_result_key(Settings(game_title="title-a"), "r1")
     second = online_result_key(Settings(game_title="title-b"), "r1")
     assert first != second and first.startswith("title-a/online/")
+
+
+def test_a_stored_result_cannot_be_overwritten_by_choosing_its_request_id(model, store, settings):
+    first = score_online_inputs(players_as_json(2), model, store, settings, "taken-id")
+    before = store.read_bytes(online_result_key(settings, "taken-id"))
+
+    with pytest.raises(ConflictError, match="request_id 'taken-id' is taken") as refused:
+        score_online_inputs(players_as_json(3, seed=9), model, store, settings, "taken-id")
+
+    assert refused.value.http_status == 409
+    assert store.read_bytes(online_result_key(settings, "taken-id")) == before
+    assert fetch_online_result(store, settings, "taken-id") == first
+
+
+def test_the_same_mage_run_may_store_its_result_again_but_no_other_run(model, store, settings):
+    first = score_online_inputs(players_as_json(2), model, store, settings, "mage-run-5", pipeline_run_id=5)
+
+    again = score_online_inputs(players_as_json(2), model, store, settings, "mage-run-5", pipeline_run_id=5)
+
+    assert again["predictions"] == first["predictions"] and again["pipeline_run_id"] == "5"
+    with pytest.raises(ConflictError, match="is taken"):
+        score_online_inputs(players_as_json(2), model, store, settings, "mage-run-5", pipeline_run_id=6)
+    with pytest.raises(ConflictError, match="is taken"):
+        score_online_inputs(players_as_json(2), model, store, settings, "mage-run-5")
+
+
+def test_a_caller_cannot_choose_another_runs_mage_run_id():
+    with pytest.raises(InvalidInputError, match="given by Mage to its runs"):
+        request_id_for("mage-run-13", 12)
+    with pytest.raises(InvalidInputError, match="given by Mage to its runs"):
+        request_id_for("mage-run-13", None)
+    assert request_id_for("mage-run-12", 12) == "mage-run-12"
