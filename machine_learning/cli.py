@@ -132,19 +132,19 @@ def _show_predictions(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _predict(args: argparse.Namespace, settings: Settings) -> None:
-    from machine_learning.inference.batch import BatchOutputs, score_batch
+    from machine_learning.inference.batch import BatchOutputs
     from machine_learning.inference.model import load_production_model
+    from machine_learning.scale.engine import score_with_engine
     from machine_learning.services import connect
 
+    settings = settings.with_overrides({"scoring_engine": args.engine})
     services = connect(settings)
     model = _step("load model", lambda: load_production_model(services.mlflow, settings, args.model_version))
     print(f"   {model.name} v{model.version}")
     outputs = BatchOutputs(predictions=args.output, quarantine=_sibling(args.output, "quarantine"))
     result = _step(
         f"score {args.input}",
-        lambda: score_batch(
-            args.input, outputs, model, services.store, settings.max_quarantine_share, args.chunk_rows, print
-        ),
+        lambda: score_with_engine(settings, args.input, outputs, model, services.store, args.chunk_rows, print),
     )
     print(f"scored {result.scored_rows} of {result.input_rows} rows -> {result.outputs['predictions']}")
     if result.quarantined_rows:
@@ -349,10 +349,13 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--params", help="pipeline parameter overrides as JSON, e.g. '{\"classifier__max_iter\": 50}'")
     train.set_defaults(command=_train)
     predict = commands.add_parser("predict", help="score a batch with the production model (streams in chunks)")
-    predict.add_argument("--input", required=True, help="CSV (optionally .gz) or Parquet: local path or s3:// URI")
+    predict.add_argument(
+        "--input", required=True, help="CSV (optionally .gz) or Parquet file, or a folder / s3:// prefix ending in /"
+    )
     predict.add_argument("--output", required=True, help="predictions .csv or .parquet: local path or s3:// URI")
     predict.add_argument("--model-version", help="score with this registered version instead of 'production'")
     predict.add_argument("--chunk-rows", type=int, default=250_000, help="rows per chunk (default 250000)")
+    predict.add_argument("--engine", choices=("local", "dask"), help="overrides SCORING_ENGINE (default: local)")
     predict.set_defaults(command=_predict)
     online = commands.add_parser("online-result", help="print the stored result of an online inference request")
     online.add_argument("request_id", help="the request id; for an API-triggered run: mage-run-<run id>")

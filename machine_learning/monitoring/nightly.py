@@ -9,6 +9,7 @@ from typing import Any
 from machine_learning.monitoring.data import load_current_data, load_reference_data, report_key
 from machine_learning.monitoring.decision import RETRAINING_PIPELINE, apply_decision, decision_key, describe_record
 from machine_learning.monitoring.drift import DriftTestResult, run_drift_tests
+from machine_learning.scale.sample import sample_current
 from machine_learning.settings import Settings
 
 
@@ -44,7 +45,8 @@ def run_performance_monitoring(
     reference = load_reference_data(services.mlflow, services.store, settings)
     current = load_current_data(services.store, settings, day, settings.monitoring_window_days)
     print(f"{day}: testing {len(current)} scored rows against v{reference.model_version}'s {len(reference.frame)}")
-    suite, result = run_drift_tests(reference.frame, current, settings, day, reference.model_version)
+    tested = sample_current(current, settings.drift_sample_rows, settings.random_seed)  # scale: sample a big window
+    suite, result = run_drift_tests(reference.frame, tested.frame, settings, day, reference.model_version)
     # Everything that can fail without side effects comes before the decision, which may start retraining.
     shown = {
         "snapshot_id": add_snapshot(settings, suite),
@@ -55,6 +57,7 @@ def run_performance_monitoring(
     starter = start_retraining or mage_retraining_starter(settings)
     record = apply_decision(services.store, settings, result, reference.model_version, starter, shown)
     print(describe_record(record))
+    record["drift_sample"] = tested.record()  # scale: the sample's size and seed, in the stored decision
     record["mlflow_run_id"] = log_monitoring_run(services.mlflow, settings, result, record)
     services.store.write_json(decision_key(settings, day), record)
     return record
