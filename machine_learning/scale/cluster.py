@@ -28,7 +28,7 @@ def dask_client(settings: Settings, dashboard: bool = False) -> Iterator[Any]:
 
     Args:
         settings: ``DASK_SCHEDULER_ADDRESS`` and ``DASK_WORKERS``.
-        dashboard: Serve the ``LocalCluster``'s dashboard on a free loopback port (printed).
+        dashboard: Serve the ``LocalCluster``'s dashboard (needs ``bokeh``) on its free loopback port (printed).
 
     Yields:
         The connected client.
@@ -56,7 +56,9 @@ def dask_client(settings: Settings, dashboard: bool = False) -> Iterator[Any]:
         processes=True,
         host="127.0.0.1",
         scheduler_port=0,
-        dashboard_address="127.0.0.1:0" if dashboard else None,
+        # The scheduler always serves HTTP (health, metrics): on a free loopback port, never the default 8787.
+        dashboard_address="127.0.0.1:0",
+        scheduler_kwargs={"dashboard": dashboard},
         worker_dashboard_address=None,
         silence_logs=40,  # logging.ERROR: a lost worker is reported by the run itself
     )

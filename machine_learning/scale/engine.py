@@ -75,8 +75,9 @@ def score_with_engine(
 
 
 def _check_remote_paths(settings: Settings, source: str, outputs: BatchOutputs) -> None:
-    if not settings.dask_scheduler_address:
-        return  # a LocalCluster shares this machine's files
+    host = settings.dask_scheduler_address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    if host in ("", "127.0.0.1", "localhost", "::1"):
+        return  # a cluster on this machine shares its files
     local = [where for where in (source, outputs.predictions, outputs.quarantine, outputs.current) if where]
     local = [where for where in local if not where.startswith("s3://")]
     if local:
