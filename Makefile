@@ -13,7 +13,7 @@ CHECKOV_STAMP := $(CHECKOV)/.installed
 STACK_ENV := $(LOCAL)/stack/stack.env
 RUN := set -a && . $(STACK_ENV) && set +a &&
 
-.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-drift bench-online bench-serve triggers-clean lock clean distclean deploy-check destroy
+.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-scale bench-drift bench-online bench-serve triggers-clean lock clean distclean deploy-check destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ bench-train: setup ## print held-out accuracy, macro-F1 and fit time on the full
 
 bench-batch: setup ## print batch-scoring time per phase and peak memory for 1M and 10M rows
 	@$(APP)/bin/python bench/bench_batch.py
+
+bench-scale: setup ## rows/s and peak memory per worker: local vs Dask (1 and 2 workers), 1M/10M/50M rows (~15 min)
+	@$(APP)/bin/python bench/bench_scale.py
 
 bench-serve: setup ## serving latency at 200 req/s, 1,000 players per request, and vs Mage's trigger (after make demo)
 	@if [ -f $(STACK_ENV) ]; then set -a && . $(STACK_ENV) && set +a; fi; $(APP)/bin/python bench/bench_serve.py

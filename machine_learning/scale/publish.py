@@ -1,8 +1,9 @@
 """Publishing a partitioned run as a whole: parts staged per run, merged in input order, manifest written last.
 
-Tasks write their parts under ``<output folder>/_staging-<run id>/``. Only when every partition has been scored
-and the batch passed the quarantine limit are the parts merged, in partition order, into the same single files
-the local engine writes; each is published atomically (a rename, or one multipart upload), then the manifest
+Tasks write their parts under ``<output folder>/_staging-<run id>/``. The driver appends them, in partition
+order and while later partitions are still being scored, to local files of the same single-file format the local
+engine writes. Only when every partition has been scored and the batch passed the quarantine limit is each file
+published atomically (a rename, or one multipart upload), then the manifest
 ``<predictions>.manifest.json`` is written. The previous manifest is removed before anything is published, so a
 reader that follows the manifest never sees a mixture of two runs, and a run that fails leaves the previous
 outputs (or none) and no new manifest. The staging folder is deleted in every case.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,47 +36,56 @@ def manifest_location(outputs: BatchOutputs) -> str:
     return f"{stem}.manifest.json" if dot and "/" not in suffix else f"{outputs.predictions}.manifest.json"
 
 
-def merge_parts(parts: list[str], local: Path, store: ObjectStore | None) -> Path:
-    """Concatenate a table's parts, in order, into one local file (Parquet, or CSV with one header).
+class PartMerger:
+    """Appends staged parts to one local file per table, in partition order, while later partitions still run.
 
-    The first part's schema is the file's, as the local engine's first chunk fixes its file's schema.
-
-    Args:
-        parts: Staged parts in partition order (local paths or ``s3://`` URIs), all of one format.
-        local: The file to write.
-        store: S3 access for staged parts in S3.
-
-    Returns:
-        ``local``.
-
+    Parts may arrive in any order; each is appended once all the parts before it have been. The first part's
+    schema is the file's, as the local engine's first chunk fixes its file's schema.
     """
-    if local.suffix == ".csv":
-        with open(local, "wb") as out:
-            for position, part in enumerate(parts):
-                with open_binary(part, store) as handle:
-                    if position:
+
+    def __init__(self, tables: dict[str, str], folder: Path, store: ObjectStore | None) -> None:
+        self.files = {name: folder / f"{name}{suffix}" for name, suffix in tables.items()}
+        self.store = store
+        self.waiting: dict[int, dict[str, str]] = {}
+        self.next_index = 0
+        self.writers: dict[str, pq.ParquetWriter] = {}
+
+    def add(self, index: int, parts: dict[str, str]) -> None:
+        """Take one partition's parts; append every part that is now next in order."""
+        self.waiting[index] = parts
+        while self.next_index in self.waiting:
+            for name, part in self.waiting.pop(self.next_index).items():
+                self._append(name, part)
+            self.next_index += 1
+
+    def _append(self, name: str, part: str) -> None:
+        target = self.files[name]
+        with open_binary(part, self.store) as handle:
+            if target.suffix == ".csv":
+                with open(target, "ab") as out:
+                    if self.next_index:
                         handle.readline()  # each part has the header; the merged file has it once
                     shutil.copyfileobj(handle, out, 16 << 20)
-        return local
-    writer: pq.ParquetWriter | None = None
-    try:
-        for part in parts:
-            with open_binary(part, store) as handle:
-                table = pq.read_table(handle)
-            if writer is None:
-                writer = pq.ParquetWriter(local, table.schema)
-            writer.write_table(table.cast(writer.schema))
-    finally:
-        if writer is not None:
+                return
+            table = pq.read_table(handle)
+        if name not in self.writers:
+            self.writers[name] = pq.ParquetWriter(target, table.schema)
+        self.writers[name].write_table(table.cast(self.writers[name].schema))
+
+    def close(self) -> dict[str, Path]:
+        """Finish the files and return them (table name -> local file)."""
+        for writer in self.writers.values():
             writer.close()
-    return local
+        for path in self.files.values():
+            path.touch()
+        return self.files
 
 
-def publish_tables(parts: dict[str, list[str]], targets: dict[str, str], store: ObjectStore | None) -> dict[str, str]:
-    """Merge each table's parts and publish it to its target.
+def publish_tables(files: dict[str, Path], targets: dict[str, str], store: ObjectStore | None) -> dict[str, str]:
+    """Publish each merged table to its target (atomic rename, or one multipart upload).
 
     Args:
-        parts: Table name -> staged parts in partition order.
+        files: Table name -> merged local file.
         targets: Table name -> output location.
         store: S3 access.
 
@@ -84,14 +93,7 @@ def publish_tables(parts: dict[str, list[str]], targets: dict[str, str], store: 
         Table name -> where it was published.
 
     """
-    published = {}
-    with tempfile.TemporaryDirectory(prefix="dask-merge-") as folder:
-        for name, target in targets.items():
-            suffix = ".csv" if target.endswith(".csv") else ".parquet"
-            merged = merge_parts(parts[name], Path(folder) / f"{name}{suffix}", store)
-            published[name] = publish_file(merged, target, store)
-            merged.unlink()
-    return published
+    return {name: publish_file(files[name], target, store) for name, target in targets.items()}
 
 
 def remove_location(location: str, store: ObjectStore | None) -> None:

@@ -9,10 +9,11 @@ the whole batch. ``dask.dataframe`` decides partitions and writes by itself.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,12 @@ from machine_learning.scale.partitions import (
     plan_csv,
     plan_parquet,
 )
-from machine_learning.scale.publish import publish_tables, remove_location, staging_location
+from machine_learning.scale.publish import PartMerger, publish_tables, remove_location, staging_location
 from machine_learning.scale.work import PartitionResult, ScoringJob, open_binary, score_partition
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
 
-Runner = Callable[[Sequence[Partition], ScoringJob], Iterable[PartitionResult]]
+Runner = Callable[[Sequence[Partition], ScoringJob], Iterator[PartitionResult]]
 
 
 class ScaleError(MLOpsError):
@@ -169,41 +170,46 @@ def _score_once(
     worker_settings = dataclasses.replace(settings, serving_token="", mage_password="")
     job = ScoringJob(worker_settings, model_version, staging, tables, scored_at, chunk_rows)
     result = BatchResult(settings.model_name, model_version)
+    reasons: Counter[str] = Counter()
+    timings: defaultdict[str, float] = defaultdict(float)
     try:
-        done = sorted(run(partitions, job), key=lambda part: part.index)
-        reasons: Counter[str] = Counter()
-        timings: defaultdict[str, float] = defaultdict(float)
-        for part in done:
-            result.input_rows += part.input_rows
-            result.scored_rows += part.scored_rows
-            result.quarantined_rows += part.quarantined_rows
-            reasons.update(part.reasons)
-            for phase, seconds in part.timings.items():
-                timings[phase] += seconds
-        if result.input_rows == 0:
-            raise InvalidInputError(f"{source} has a header but no rows")
-        result.quarantine_reasons = dict(reasons.most_common())
-        enforce_quarantine_share(
-            result.quarantined_rows,
-            result.input_rows,
-            result.quarantine_reasons,
-            settings.max_quarantine_share,
-            source,
-            "; nothing was written",
-        )
-        started = time.perf_counter()
-        parts = {name: [part.parts[name] for part in done] for name in targets}
-        result.outputs.update(publish_tables(parts, targets, store))
-        timings["publish"] += time.perf_counter() - started
+        with tempfile.TemporaryDirectory(prefix="dask-merge-") as folder:
+            merger = PartMerger(dict(tables), Path(folder), store)
+            for part in run(partitions, job):
+                result.input_rows += part.input_rows
+                result.scored_rows += part.scored_rows
+                result.quarantined_rows += part.quarantined_rows
+                reasons.update(part.reasons)
+                for phase, seconds in part.timings.items():
+                    timings[phase] += seconds
+                started = time.perf_counter()
+                merger.add(part.index, part.parts)
+                timings["merge"] += time.perf_counter() - started
+            files = merger.close()
+            if result.input_rows == 0:
+                raise InvalidInputError(f"{source} has a header but no rows")
+            result.quarantine_reasons = dict(reasons.most_common())
+            enforce_quarantine_share(
+                result.quarantined_rows,
+                result.input_rows,
+                result.quarantine_reasons,
+                settings.max_quarantine_share,
+                source,
+                "; nothing was written",
+            )
+            started = time.perf_counter()
+            result.outputs.update(publish_tables(files, targets, store))
+            timings["publish"] += time.perf_counter() - started
         result.timings = {name: round(seconds, 3) for name, seconds in timings.items()}
     finally:
         remove_location(staging, store)
     return result
 
 
-def run_in_process(partitions: Sequence[Partition], job: ScoringJob) -> Iterable[PartitionResult]:
+def run_in_process(partitions: Sequence[Partition], job: ScoringJob) -> Iterator[PartitionResult]:
     """Score the partitions one after the other in this process (the local engine on a folder or prefix)."""
-    return [score_partition(partition, job) for partition in partitions]
+    for partition in partitions:
+        yield score_partition(partition, job)
 
 
 def dask_runner(client: Any, on_progress: Callable[[str], None] | None = None) -> Runner:
@@ -214,19 +220,20 @@ def dask_runner(client: Any, on_progress: Callable[[str], None] | None = None) -
     cancelled.
     """
 
-    def run(partitions: Sequence[Partition], job: ScoringJob) -> list[PartitionResult]:
+    def run(partitions: Sequence[Partition], job: ScoringJob) -> Iterator[PartitionResult]:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
         keys = [f"score-{Path(job.staging).name}-{p.index}" for p in partitions]
         futures = client.map(score_partition, partitions, job=job, key=keys, retries=0)
-        results: list[PartitionResult] = []
+        done = rows = 0
         try:
             for future in as_completed(futures):
-                results.append(future.result())
+                part = future.result()
+                done, rows = done + 1, rows + part.input_rows
                 if on_progress:
-                    rows = sum(r.input_rows for r in results)
-                    on_progress(f"{len(results)} of {len(partitions)} partitions, {rows:,} rows scored")
+                    on_progress(f"{done} of {len(partitions)} partitions, {rows:,} rows scored")
+                yield part
         except KilledWorker as error:
             raise ScaleError(
                 f"the Dask run lost workers while scoring ({error}); Dask gave up after the allowed retries, "
@@ -234,6 +241,5 @@ def dask_runner(client: Any, on_progress: Callable[[str], None] | None = None) -
             ) from None
         finally:
             client.cancel([future for future in futures if not future.done()])
-        return results
 
     return run
