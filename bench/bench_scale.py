@@ -33,6 +33,7 @@ DATASET = ROOT / "data" / "online_gaming_behavior_dataset.csv.gz"
 SIZES = (1_000_000, 10_000_000, 50_000_000)
 CONFIGS = (("local", 0), ("dask", 1), ("dask", 2))
 CHUNK_ROWS = 250_000
+SPAWN = "distributed.nanny.pre-spawn-environ"
 
 
 def generate(players: pd.DataFrame, rows: int, path: Path) -> None:
@@ -67,10 +68,13 @@ def run_one(spec: dict) -> dict:
         figures["worker_peak_mb"] = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
         figures["scored"] = result.scored_rows
         return figures
+    import dask
     from distributed import Client, LocalCluster
 
     started = time.perf_counter()
+    environ = {k: v for k, v in dask.config.get(SPAWN).items() if k != "MALLOC_TRIM_THRESHOLD_"}  # as dask_client
     with (
+        dask.config.set({SPAWN: environ}),
         LocalCluster(
             n_workers=spec["workers"],
             threads_per_worker=1,

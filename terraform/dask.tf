@@ -3,7 +3,7 @@
 # packages, `distributed` included, and the machine_learning package).
 # - The scheduler (port 8786) accepts connections only from Mage's and the workers' security groups; its dashboard
 #   (8787) only from the load balancer, behind the same host-name and ui_allowed_cidrs rule as MLflow and Evidently.
-# - Workers (8788, nanny 8789) accept connections only from the scheduler, each other and Mage (results are
+# - Workers (8788) accept connections only from the scheduler, each other and Mage (results are
 #   fetched from workers). They read and write the title's batch, prediction, monitoring and label prefixes only,
 #   and reach MLflow to fill their model cache.
 # - Mage finds the scheduler by its private name (Cloud Map), given to it as DASK_SCHEDULER_ADDRESS.
@@ -12,7 +12,6 @@ locals {
   dask_scheduler_port = 8786
   dask_dashboard_port = 8787
   dask_worker_port    = 8788
-  dask_nanny_port     = 8789
   dask_worker_http    = 8790 # worker's own /health, for the container health check only
   dask_host           = "dask.${var.domain_name}"
   dask_scheduler_uri  = "tcp://dask-scheduler.${aws_service_discovery_private_dns_namespace.internal.name}:${local.dask_scheduler_port}"
@@ -28,7 +27,9 @@ locals {
       cpu    = var.dask_worker_cpu
       memory = var.dask_worker_memory
       # One single-threaded worker per task: scoring is one chunk at a time per worker (machine_learning/scale/work.py).
-      command = ["dask", "worker", local.dask_scheduler_uri, "--nworkers", "1", "--nthreads", "1", "--worker-port", tostring(local.dask_worker_port), "--nanny-port", tostring(local.dask_nanny_port), "--dashboard-address", ":${local.dask_worker_http}", "--memory-limit", "auto", "--local-directory", "/tmp/dask"]
+      # No nanny: ECS replaces a dead task, and the nanny would export MALLOC_TRIM_THRESHOLD_, which doubled the
+      # CPU time of validation (machine_learning/scale/cluster.py).
+      command = ["dask", "worker", local.dask_scheduler_uri, "--no-nanny", "--nthreads", "1", "--worker-port", tostring(local.dask_worker_port), "--dashboard-address", ":${local.dask_worker_http}", "--memory-limit", "auto", "--local-directory", "/tmp/dask"]
       health  = "http://127.0.0.1:${local.dask_worker_http}/health"
     }
   }
@@ -157,7 +158,7 @@ resource "aws_ecs_task_definition" "dask" {
     readonlyRootFilesystem = true
     privileged             = false
     command                = each.value.command
-    portMappings = [for port in(each.key == "scheduler" ? [local.dask_scheduler_port, local.dask_dashboard_port] : [local.dask_worker_port, local.dask_nanny_port]) :
+    portMappings = [for port in(each.key == "scheduler" ? [local.dask_scheduler_port, local.dask_dashboard_port] : [local.dask_worker_port]) :
     { containerPort = port, protocol = "tcp" }]
     environment     = [for name, value in merge(local.app_environment, local.dask_client_environment) : { name = name, value = value }]
     mountPoints     = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
@@ -362,14 +363,14 @@ resource "aws_security_group" "dask" {
 }
 
 locals {
-  # Who may open connections to what: scheduler port from Mage and workers; worker and nanny ports from the
+  # Who may open connections to what: the scheduler port from Mage and the workers; the worker port from the
   # scheduler, the other workers and Mage.
   dask_paths = {
     mage_to_scheduler   = { from = aws_security_group.task["mage"].id, to = aws_security_group.dask["scheduler"].id, low = local.dask_scheduler_port, high = local.dask_scheduler_port }
     worker_to_scheduler = { from = aws_security_group.dask["worker"].id, to = aws_security_group.dask["scheduler"].id, low = local.dask_scheduler_port, high = local.dask_scheduler_port }
-    scheduler_to_worker = { from = aws_security_group.dask["scheduler"].id, to = aws_security_group.dask["worker"].id, low = local.dask_worker_port, high = local.dask_nanny_port }
-    worker_to_worker    = { from = aws_security_group.dask["worker"].id, to = aws_security_group.dask["worker"].id, low = local.dask_worker_port, high = local.dask_nanny_port }
-    mage_to_worker      = { from = aws_security_group.task["mage"].id, to = aws_security_group.dask["worker"].id, low = local.dask_worker_port, high = local.dask_nanny_port }
+    scheduler_to_worker = { from = aws_security_group.dask["scheduler"].id, to = aws_security_group.dask["worker"].id, low = local.dask_worker_port, high = local.dask_worker_port }
+    worker_to_worker    = { from = aws_security_group.dask["worker"].id, to = aws_security_group.dask["worker"].id, low = local.dask_worker_port, high = local.dask_worker_port }
+    mage_to_worker      = { from = aws_security_group.task["mage"].id, to = aws_security_group.dask["worker"].id, low = local.dask_worker_port, high = local.dask_worker_port }
     alb_to_dashboard    = { from = aws_security_group.alb.id, to = aws_security_group.dask["scheduler"].id, low = local.dask_dashboard_port, high = local.dask_dashboard_port }
     worker_to_mlflow    = { from = aws_security_group.dask["worker"].id, to = aws_security_group.task["mlflow"].id, low = local.services.mlflow.port, high = local.services.mlflow.port }
   }

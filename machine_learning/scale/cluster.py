@@ -16,6 +16,8 @@ from typing import Any
 from machine_learning.errors import ConfigurationError
 from machine_learning.settings import Settings
 
+_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
+
 
 def local_cluster_workers(settings: Settings, cores: int | None = None) -> int:
     """Workers of a ``LocalCluster`` for these settings: ``DASK_WORKERS``, else one per CPU core."""
@@ -37,6 +39,7 @@ def dask_client(settings: Settings, dashboard: bool = False) -> Iterator[Any]:
         ConfigurationError: The scheduler cannot be reached.
 
     """
+    import dask
     from distributed import Client, LocalCluster
 
     if settings.dask_scheduler_address:
@@ -50,18 +53,23 @@ def dask_client(settings: Settings, dashboard: bool = False) -> Iterator[Any]:
         with client:
             yield client
         return
-    cluster = LocalCluster(
-        n_workers=local_cluster_workers(settings),
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        scheduler_port=0,
-        # The scheduler always serves HTTP (health, metrics): on a free loopback port, never the default 8787.
-        dashboard_address="127.0.0.1:0",
-        scheduler_kwargs={"dashboard": dashboard},
-        worker_dashboard_address=None,
-        silence_logs=40,  # logging.ERROR: a lost worker is reported by the run itself
-    )
+    # Dask exports MALLOC_TRIM_THRESHOLD_ to its workers; with it glibc serves every array above 128 KB with a fresh
+    # mmap, and validation took 5x the page faults and 2x the CPU of the same code in this process (measured).
+    spawn_environ = dict(dask.config.get(_SPAWN_ENVIRON))
+    spawn_environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({_SPAWN_ENVIRON: spawn_environ}):
+        cluster = LocalCluster(
+            n_workers=local_cluster_workers(settings),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            # The scheduler always serves HTTP (health, metrics): on a free loopback port, never the default 8787.
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": dashboard},
+            worker_dashboard_address=None,
+            silence_logs=40,  # logging.ERROR: a lost worker is reported by the run itself
+        )
     with cluster, Client(cluster) as client:
         if dashboard:
             print(f"Dask dashboard: {client.dashboard_link}")
