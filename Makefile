@@ -14,7 +14,7 @@ CHECKOV_STAMP := $(CHECKOV)/.installed
 STACK_ENV := $(LOCAL)/stack/stack.env
 RUN := set -a && . $(STACK_ENV) && set +a &&
 
-.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-drift bench-online bench-serve bench-loop triggers-clean lock clean distclean deploy-check destroy
+.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-drift bench-online bench-serve bench-loop bench-scale triggers-clean lock clean distclean deploy-check destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ bench-train: setup ## print held-out accuracy, macro-F1 and fit time on the full
 
 bench-batch: setup ## pure prediction beside tl2cgen (1M/10M rows), then 1M CSV / 10M Parquet end to end and peak memory
 	@$(APP)/bin/python bench/bench_batch.py
+
+bench-scale: setup ## rows/s and peak memory per worker: local vs Dask (1 and 2 workers), 1M/10M/50M rows (~15 min)
+	@$(APP)/bin/python bench/bench_scale.py
 
 bench-serve: setup ## serving beside MLflow's scoring server, 1-10,000 players per request, and at 200 req/s (BEFORE=main adds that revision)
 	@if [ -f $(STACK_ENV) ]; then set -a && . $(STACK_ENV) && set +a; fi; \

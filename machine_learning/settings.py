@@ -48,7 +48,12 @@ _ENV_NAMES: dict[str, str] = {
     "selection_old_tolerance": "SELECTION_OLD_TOLERANCE",
     "evidently_secret": "EVIDENTLY_SECRET",
     "serving_url": "SERVING_URL",
+    "scoring_engine": "SCORING_ENGINE",
+    "dask_scheduler_address": "DASK_SCHEDULER_ADDRESS",
+    "dask_workers": "DASK_WORKERS",
+    "drift_sample_rows": "DRIFT_SAMPLE_ROWS",
 }
+SCORING_ENGINES = ("local", "dask")
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,13 @@ class Settings:
             most this much below production (a guard against a broken candidate that lets adaptation through).
         evidently_secret: The Evidently UI's secret for writes (its ``evidently-secret`` header); never printed.
         serving_url: The serving API, for ``mlops serving-check``.
+        scoring_engine: ``local`` (stream in this process, the default) or ``dask`` (partitions on a Dask
+            cluster) for batch scoring and for reading labelled days for retraining.
+        dask_scheduler_address: The Dask scheduler (``tcp://host:8786``); empty starts a ``LocalCluster`` on
+            loopback sized to the machine for the run.
+        dask_workers: Workers of that ``LocalCluster``; 0 means one per CPU core.
+        drift_sample_rows: A nightly window with more scored rows than this is tested on a seeded random sample
+            of this many rows (``RANDOM_SEED``); size and seed are recorded in the decision.
 
     """
 
@@ -131,6 +143,10 @@ class Settings:
     selection_old_tolerance: float = 0.3
     evidently_secret: str = field(default="", repr=False)
     serving_url: str = "http://127.0.0.1:8080"
+    scoring_engine: str = "local"
+    dask_scheduler_address: str = ""
+    dask_workers: int = 0
+    drift_sample_rows: int = 200_000
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):
@@ -158,6 +174,10 @@ class Settings:
         if self.monitoring_window_days < 1 or self.retraining_cooldown_days < 0:
             raise ConfigurationError("MONITORING_WINDOW_DAYS must be >= 1 and RETRAINING_COOLDOWN_DAYS >= 0")
         self._check_loop_settings()
+        if self.scoring_engine not in SCORING_ENGINES:
+            raise ConfigurationError(f"SCORING_ENGINE must be 'local' or 'dask', got {self.scoring_engine!r}")
+        if self.dask_workers < 0 or self.drift_sample_rows < 1:
+            raise ConfigurationError("DASK_WORKERS must be >= 0 and DRIFT_SAMPLE_ROWS >= 1")
         unknown = sorted(set(self.drift_column_names) - {*FEATURE_COLUMNS, "prediction"})
         if unknown:
             allowed = list(FEATURE_COLUMNS)

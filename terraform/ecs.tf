@@ -42,7 +42,7 @@ locals {
   }
 
   environment = {
-    mage = merge(local.app_environment, local.database_environment, {
+    mage = merge(local.app_environment, local.database_environment, local.dask_client_environment, {
       DB_NAME                     = "mage"
       MLFLOW_TRACKING_USERNAME    = "mlops-trainer"
       DEFAULT_OWNER_EMAIL         = var.mage_owner_email

@@ -286,3 +286,56 @@ variable "ui_session_timeout_seconds" {
   type        = number
   default     = 28800
 }
+
+variable "scoring_engine" {
+  description = "SCORING_ENGINE of Mage's batch scoring and retraining data: local (in the Mage task) or dask (on the Dask services of dask.tf)."
+  type        = string
+  default     = "local"
+
+  validation {
+    condition     = contains(["local", "dask"], var.scoring_engine)
+    error_message = "scoring_engine must be local or dask."
+  }
+}
+
+variable "dask_scheduler_cpu" {
+  description = "CPU units of the Dask scheduler task (1024 = 1 vCPU)."
+  type        = number
+  default     = 512
+}
+
+variable "dask_scheduler_memory" {
+  description = "Memory (MiB) of the Dask scheduler task."
+  type        = number
+  default     = 1024
+}
+
+variable "dask_worker_cpu" {
+  description = "CPU units of one Dask worker task (one single-threaded worker per task)."
+  type        = number
+  default     = 1024
+}
+
+variable "dask_worker_memory" {
+  description = "Memory (MiB) of one Dask worker task; a worker holds about one chunk (250,000 rows, ~0.7 GB peak)."
+  type        = number
+  default     = 2048
+}
+
+variable "dask_worker_min_count" {
+  description = "Minimum (and initial) number of Dask worker tasks."
+  type        = number
+  default     = 1
+}
+
+variable "dask_worker_max_count" {
+  description = "Maximum number of Dask worker tasks the CPU autoscaling may start."
+  type        = number
+  default     = 8
+}
+
+variable "dask_worker_target_cpu_percent" {
+  description = "Average CPU of the Dask workers that the autoscaling keeps (percent)."
+  type        = number
+  default     = 70
+}

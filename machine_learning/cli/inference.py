@@ -14,10 +14,13 @@ MAX_CHUNK_ROWS = 5_000_000  # a chunk is held in memory: more rows than this buy
 
 
 def _predict(args: argparse.Namespace, settings: Settings) -> None:
-    from machine_learning.inference.batch import BatchOutputs, check_batch_input, check_batch_outputs, score_batch
+    from machine_learning.inference.batch import BatchOutputs, check_batch_input, check_batch_outputs
     from machine_learning.inference.model import check_model_version, load_model
+    from machine_learning.scale.engine import score_with_engine
     from machine_learning.storage import make_store
 
+    if args.engine:
+        settings = settings.with_overrides({"scoring_engine": args.engine})
     if args.model_version is not None:
         check_model_version(args.model_version)
     outputs = BatchOutputs(predictions=args.output, quarantine=_sibling(args.output, "quarantine"))
@@ -29,7 +32,7 @@ def _predict(args: argparse.Namespace, settings: Settings) -> None:
     print(f"   {model.name} v{model.version}")
     result = _step(
         f"score {args.input}",
-        lambda: score_batch(args.input, outputs, model, store, settings.max_quarantine_share, args.chunk_rows, print),
+        lambda: score_with_engine(settings, args.input, outputs, model, store, args.chunk_rows, print),
     )
     print(f"scored {result.scored_rows} of {result.input_rows} rows -> {result.outputs['predictions']}")
     if result.quarantined_rows:
@@ -113,6 +116,7 @@ def add_commands(commands: Any) -> None:
         "--chunk-rows", type=bounded_int(1, MAX_CHUNK_ROWS), default=250_000, help="rows per chunk (default 250000)"
     )
     predict.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    predict.add_argument("--engine", choices=("local", "dask"), help="overrides SCORING_ENGINE (default: local)")
     predict.set_defaults(command=_predict)
     online = commands.add_parser("online-result", help="print the stored result of an online inference request")
     online.add_argument("request_id", help="the request id; for an API-triggered run: mage-run-<run id>")

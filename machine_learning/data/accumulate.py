@@ -16,6 +16,7 @@ from machine_learning.data.schema import ID_COLUMN, LABEL_COLUMN, required_colum
 from machine_learning.errors import NotFoundError
 from machine_learning.inference.batch import daily_batch_locations
 from machine_learning.monitoring.data import load_labels
+from machine_learning.scale.accumulate import read_labelled_batches
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
 from machine_learning.training.recency import LABEL_DAY_COLUMN
@@ -84,7 +85,7 @@ def accumulate_training_data(store: ObjectStore, settings: Settings, until: str)
     """
     base = load_prepared_players(store, settings)
     days = labelled_days(store, settings, until)
-    labelled = load_labelled_batches(store, settings, days)
+    labelled = read_labelled_batches(store, settings, days)  # scale: through SCORING_ENGINE
     columns = list(required_columns(require_label=True))
     combined = pd.concat([base[columns], labelled], ignore_index=True)
     ids = pd.to_numeric(combined[ID_COLUMN], errors="coerce")

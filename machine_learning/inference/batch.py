@@ -104,7 +104,7 @@ def score_batch(
     timings: defaultdict[str, float] = defaultdict(float)
     with tempfile.TemporaryDirectory(prefix="batch-") as folder:
         local_source = _localise(source, store, Path(folder))
-        writers = {name: _TableWriter(Path(folder) / f"{name}{_suffix(target)}") for name, target in _targets(outputs)}
+        writers = {name: TableWriter(Path(folder) / f"{name}{_suffix(target)}") for name, target in _targets(outputs)}
         scored_at = pd.Timestamp.now(tz="UTC")
         for chunk in _timed_chunks(local_source, source, chunk_rows, timings):
             started = time.perf_counter()
@@ -114,7 +114,7 @@ def score_batch(
             predictions = predict_players(model, validation.clean, scored_at.to_pydatetime())
             timings["predict"] += time.perf_counter() - started
             started = time.perf_counter()
-            _write_chunk(writers, validation, predictions)
+            write_chunk(writers, validation, predictions)
             timings["write"] += time.perf_counter() - started
             result.input_rows += len(chunk)
             result.scored_rows += len(validation.clean)
@@ -135,7 +135,7 @@ def score_batch(
         )
         started = time.perf_counter()
         for name, target in _targets(outputs):
-            result.outputs[name] = _publish(writers[name].close(), target, store)
+            result.outputs[name] = publish_file(writers[name].close(), target, store)
         timings["publish"] += time.perf_counter() - started
     result.timings = {name: round(seconds, 3) for name, seconds in timings.items()}
     return result
@@ -214,7 +214,8 @@ def _targets(outputs: BatchOutputs) -> list[tuple[str, str]]:
     return [(name, target) for name, target in pairs if target]
 
 
-def _write_chunk(writers: dict[str, _TableWriter], validation: ValidationResult, predictions: pd.DataFrame) -> None:
+def write_chunk(writers: dict[str, TableWriter], validation: ValidationResult, predictions: pd.DataFrame) -> None:
+    """Append one scored chunk to the predictions, quarantine and monitoring "current" writers present."""
     writers["predictions"].write(predictions)
     if "quarantine" in writers:
         writers["quarantine"].write(validation.quarantine)
@@ -227,7 +228,7 @@ def _write_chunk(writers: dict[str, _TableWriter], validation: ValidationResult,
 
 
 def _timed_chunks(path: Path, name: str, chunk_rows: int, timings: defaultdict[str, float]) -> Iterator[pd.DataFrame]:
-    chunks = _read_chunks(path, name, chunk_rows)
+    chunks = read_chunks(path, name, chunk_rows)
     while True:
         started = time.perf_counter()
         chunk = next(chunks, None)
@@ -237,7 +238,13 @@ def _timed_chunks(path: Path, name: str, chunk_rows: int, timings: defaultdict[s
         yield chunk
 
 
-def _read_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def read_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Read a local CSV (optionally compressed) or Parquet file in chunks of ``chunk_rows`` rows, as scoring does.
+
+    Raises:
+        InvalidInputError: The file is not a readable player CSV or Parquet file.
+
+    """
     with open(path, "rb") as handle:
         magic = handle.read(4)
     _check_not_empty(path, name, magic)
@@ -325,13 +332,30 @@ def _read_pandas_csv_chunks(path: Path, name: str, chunk_rows: int, skip_rows: i
 
 def _read_parquet_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-        frame = batch.to_pandas(types_mapper=_arrow_strings)
-        # Numbers stay typed and text stays Arrow text: validation checks both as it checks a CSV's text. Any
-        # other type (booleans, dates...) is turned into the text a CSV would hold.
-        for column in frame.columns:
-            if not _typed_for_validation(frame[column]):
-                frame[column] = as_text(frame[column])
-        yield select_schema_columns(frame, name, require_label=False)
+        yield frame_from_parquet(batch, name)
+
+
+def frame_from_parquet(batch: pa.RecordBatch | pa.Table, name: str) -> pd.DataFrame:
+    """Turn Parquet rows into the frame validation expects (the schema's columns, numbers typed, text as Arrow).
+
+    Args:
+        batch: Rows read from a Parquet file.
+        name: The input's name, for messages.
+
+    Returns:
+        The frame to validate.
+
+    Raises:
+        InvalidInputError: Required columns are missing.
+
+    """
+    frame = batch.to_pandas(types_mapper=_arrow_strings)
+    # Numbers stay typed and text stays Arrow text: validation checks both as it checks a CSV's text. Any
+    # other type (booleans, dates...) is turned into the text a CSV would hold.
+    for column in frame.columns:
+        if not _typed_for_validation(frame[column]):
+            frame[column] = as_text(frame[column])
+    return select_schema_columns(frame, name, require_label=False)
 
 
 def _arrow_strings(dtype: pa.DataType) -> pd.ArrowDtype | None:
@@ -369,7 +393,8 @@ def _suffix(target: str) -> str:
     return ".csv" if target.endswith(".csv") else ".parquet"
 
 
-def _publish(local: Path, target: str, store: ObjectStore | None) -> str:
+def publish_file(local: Path, target: str, store: ObjectStore | None) -> str:
+    """Copy a finished local file to its target (atomic rename locally, one multipart upload to S3)."""
     if target.startswith("s3://"):
         if store is None:
             raise InvalidInputError("an S3 output needs an S3 client")
@@ -387,7 +412,7 @@ def _publish(local: Path, target: str, store: ObjectStore | None) -> str:
     return str(destination)
 
 
-class _TableWriter:
+class TableWriter:
     """Appends DataFrames to one Parquet or CSV file with a fixed schema."""
 
     def __init__(self, path: Path) -> None:
@@ -396,6 +421,7 @@ class _TableWriter:
         self.started = False
 
     def write(self, frame: pd.DataFrame) -> None:
+        """Append one frame (the first one fixes the schema)."""
         if self.path.suffix == ".csv":
             neutralise_formula_cells(frame).to_csv(self.path, mode="a", header=not self.started, index=False)
         else:
@@ -411,6 +437,7 @@ class _TableWriter:
         self.started = True
 
     def close(self) -> Path:
+        """Finish the file (an empty table still gets a file) and return its path."""
         if self.parquet is not None:
             self.parquet.close()
         elif not self.started:
@@ -454,6 +481,7 @@ def run_daily_batch(
     """
     from machine_learning.inference.model import load_production_model
     from machine_learning.inference.shadow import score_shadow_candidate
+    from machine_learning.scale.engine import score_with_engine
     from machine_learning.services import connect
 
     day = as_day(batch_date)
@@ -461,7 +489,7 @@ def run_daily_batch(
     services = connect(settings)
     model = load_production_model(services.mlflow, settings)
     source = input_uri or default_input
-    result = score_batch(source, outputs, model, services.store, settings.max_quarantine_share)
+    result = score_with_engine(settings, source, outputs, model, services.store)
     print(
         f"{day}: scored {result.scored_rows} of {result.input_rows} players with {model.name} v{model.version} "
         f"({result.predictor} predictor, {result.quarantined_rows} quarantined) -> {result.outputs['predictions']}"

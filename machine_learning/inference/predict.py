@@ -39,7 +39,8 @@ def predict_players(model: LoadedModel, players: pd.DataFrame, scored_at: dateti
     out = pd.DataFrame({ID_COLUMN: players[ID_COLUMN].to_numpy()})
     if probabilities is None:
         probabilities = np.empty((0, len(classes)))
-    out[PREDICTION_COLUMN] = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)] if len(out) else []
+    # Text even without rows: a batch whose first chunk is all invalid must not give the file a number column.
+    out[PREDICTION_COLUMN] = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
     for label in LABELS:
         out[probability_column(label)] = probabilities[:, classes.index(label)].astype("float64")
     out["model_name"] = model.name

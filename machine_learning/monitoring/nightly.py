@@ -25,6 +25,7 @@ from machine_learning.monitoring.quality import (
     pool_live,
     summarise_live,
 )
+from machine_learning.scale.sample import sample_current
 from machine_learning.settings import Settings
 
 
@@ -65,7 +66,8 @@ def run_performance_monitoring(
     reference = load_reference_data(services.mlflow, services.store, settings)
     current = load_current_data(services.store, settings, day, settings.monitoring_window_days)
     print(f"{day}: testing {len(current)} scored rows against v{reference.model_version}'s {len(reference.frame)}")
-    suite, result = run_drift_tests(reference.frame, current, settings, day, reference.model_version)
+    tested = sample_current(current, settings.drift_sample_rows, settings.random_seed)  # scale: sample a big window
+    suite, result = run_drift_tests(reference.frame, tested.frame, settings, day, reference.model_version)
     # Everything that can fail without side effects comes before the decision, which may start retraining.
     shown = {
         "snapshot_id": add_snapshot(settings, suite),
@@ -78,6 +80,7 @@ def run_performance_monitoring(
     record = apply_decision(services.store, settings, result, quality["decision"], quality["version"], starter, shown)
     record.update(live_quality=live, shadow_selection=quality["shadow_selection"])
     print(describe_record(record))
+    record["drift_sample"] = tested.record()  # scale: the sample's size and seed, in the stored decision
     record["mlflow_run_id"] = log_monitoring_run(services.mlflow, settings, result, record)
     services.store.write_json(decision_key(settings, day), record)
     return record
