@@ -376,7 +376,7 @@ def start(component: Component, state: Path, env: dict[str, str]) -> None:
 def prepare_server(name: str, state: Path, env: dict[str, str]) -> None:
     """Write what a server reads at start: MLflow's auth config, SeaweedFS's keys and certificates."""
     if name == "mlflow":
-        security.write_mlflow_auth_config(state, env)
+        init_mlflow_auth_database(security.write_mlflow_auth_config(state, env))
     if name == "s3" and seaweedfs_in_use():
         certs = state / "s3-certs"
         python = LOCAL / "venv-services" / "bin" / "python"
@@ -385,6 +385,30 @@ def prepare_server(name: str, state: Path, env: dict[str, str]) -> None:
         if done.returncode != 0:
             raise SystemExit(f"error: could not create SeaweedFS's certificates: {done.stderr.strip()[-500:]}")
         security.write_seaweedfs_security(state, env, certs)
+
+
+def init_mlflow_auth_database(config: Path) -> None:
+    """Create MLflow's user database and admin once, before its workers start.
+
+    Every gunicorn worker of ``--app-name basic-auth`` migrates the user database when it boots; on a fresh
+    database two workers race, one fails with "table already exists" and gunicorn shuts the server down.
+    """
+    python = LOCAL / "venv-services" / "bin" / "python"
+    code = (
+        "from mlflow.server.auth import auth_config, create_admin_user, store\n"
+        "store.init_db(auth_config.database_uri)\n"
+        "create_admin_user(auth_config.admin_username, auth_config.admin_password)"
+    )
+    done = subprocess.run(
+        [str(python), "-c", code],
+        env={**os.environ, "MLFLOW_AUTH_CONFIG_PATH": str(config)},
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        umask=0o077,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"error: could not create MLflow's user database: {done.stderr.strip()[-500:]}")
 
 
 def wait_healthy(component: Component, process: subprocess.Popen[bytes], log_path: Path) -> None:
