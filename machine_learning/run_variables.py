@@ -57,7 +57,7 @@ MAGE_KEYS: frozenset[str] = frozenset(
 PIPELINE_VARIABLES: dict[str, tuple[str, ...]] = {
     "data_preparation": ("game_title", "input_uri"),
     "training": ("game_title", "batch_date", "params"),
-    "retraining": ("game_title", "batch_date", "params", "reason"),
+    "retraining": ("game_title", "batch_date", "params", "reason", "changed_since"),
     "model_selection": ("game_title",),
     "batch_inference": ("game_title", "batch_date", "input_uri"),
     "online_inference": ("game_title", "inputs", "request_id"),
@@ -132,7 +132,7 @@ def _why_refused(name: str) -> str:
 def _check_value(name: str, value: Any, bucket: str, title: str) -> None:
     if name == "game_title":
         _check_title(value)
-    elif name == "batch_date":
+    elif name in ("batch_date", "changed_since"):
         check_day(value, name)
     elif name == "input_uri":
         check_input_uri(value, bucket, title)

@@ -63,7 +63,9 @@ def load_labelled_batches(store: ObjectStore, settings: Settings, days: list[str
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def accumulate_training_data(store: ObjectStore, settings: Settings, until: str) -> PreparedData:
+def accumulate_training_data(
+    store: ObjectStore, settings: Settings, until: str, changed_since: str | None = None
+) -> PreparedData:
     """Publish the latest processed players plus every labelled day up to ``until`` as the new training data.
 
     Rows already in the processed data (same PlayerID) are replaced by the labelled batch's version, so running
@@ -74,6 +76,9 @@ def accumulate_training_data(store: ObjectStore, settings: Settings, until: str)
         store: Where everything lives.
         settings: Title prefix and the maximum share of invalid rows.
         until: The last day to include, ``YYYY-MM-DD``.
+        changed_since: The first labelled day on which live quality dropped (from the nightly decision). Labelled
+            days before it describe the game before the change: they are kept, but weigh like the original data
+            (no label day), so the days since the change lead the retrained model.
 
     Returns:
         What was published (the manifest).
@@ -90,9 +95,11 @@ def accumulate_training_data(store: ObjectStore, settings: Settings, until: str)
     combined = pd.concat([base[columns], labelled], ignore_index=True)
     ids = pd.to_numeric(combined[ID_COLUMN], errors="coerce")
     combined = combined[~ids.duplicated(keep="last") | ids.isna()].reset_index(drop=True)
-    label_days = _label_days(combined)
-    source = f"retraining up to {until}: processed data + labels of {len(days)} day(s)" + (
-        f" ({days[0]}..{days[-1]})" if days else ""
+    label_days = _label_days(combined, changed_since)
+    source = (
+        f"retraining up to {until}: processed data + labels of {len(days)} day(s)"
+        + (f" ({days[0]}..{days[-1]})" if days else "")
+        + (f"; led by the days since the change on {changed_since}" if changed_since else "")
     )
     prepared = prepare_players(combined[columns], store, settings, source, label_days)
     print(
@@ -102,9 +109,11 @@ def accumulate_training_data(store: ObjectStore, settings: Settings, until: str)
     return prepared
 
 
-def _label_days(combined: pd.DataFrame) -> pd.DataFrame:
-    """``PlayerID`` (as validation types it) and ``label_day`` of the rows that came from labelled days."""
+def _label_days(combined: pd.DataFrame, changed_since: str | None = None) -> pd.DataFrame:
+    """``PlayerID`` (as validation types it) and ``label_day`` of the rows from labelled days (since the change)."""
     rows = combined[combined[LABEL_DAY_COLUMN].notna()]
+    if changed_since:
+        rows = rows[rows[LABEL_DAY_COLUMN].astype(str) >= changed_since]
     ids = pd.to_numeric(rows[ID_COLUMN], errors="coerce")
     known = ids.notna() & (ids % 1 == 0)
     return pd.DataFrame(

@@ -146,7 +146,10 @@ def apply_decision(
     triggered_tonight = state.last_triggered == result.day  # this night ran before and started retraining
     run_id = state.last_retraining_run if triggered_tonight else None
     if decision.trigger:
-        run_id = start_retraining({"batch_date": result.day, "reason": quality.reason})
+        variables = {"batch_date": result.day, "reason": quality.reason}
+        run_id = start_retraining(
+            variables | ({"changed_since": quality.changed_since} if quality.changed_since else {})
+        )
         new_state = dataclasses.replace(new_state, last_retraining_run=run_id)
     record = {
         "day": result.day,
@@ -159,6 +162,7 @@ def apply_decision(
         "live_accuracy": quality.live_accuracy,
         "expected_accuracy": quality.expected_accuracy,
         "live_rows": quality.rows,
+        "changed_since": quality.changed_since,
         "drift_detected": result.decision.needed,
         "drift_warning": _drift_warning(result),
         "test_reasons": list(result.decision.reasons),

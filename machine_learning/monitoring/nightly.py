@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from machine_learning.monitoring.quality import (
     compare_live,
     decide_quality,
     expected_accuracy,
+    find_change_day,
     load_live_predictions,
     pool_live,
     summarise_live,
@@ -121,10 +123,13 @@ def check_live_quality(services: Any, settings: Settings, day: str) -> tuple[dic
         pooled, newest = pool_live(live, production.version, PRODUCTION_ROLE, production.tags.get("trained_until", ""))
         state = load_state(services.store, settings)
         baseline = state.episode_baseline if state.episode_started else None
+        expected, after = expected_accuracy(production), production.tags.get("trained_until", "")
         decision = decide_quality(
-            pooled, newest, expected_accuracy(production), baseline, settings.max_quality_drop,
-            settings.quality_recovery_tolerance,
-        )  # fmt: skip
+            pooled, newest, expected, baseline, settings.max_quality_drop, settings.quality_recovery_tolerance
+        )
+        if decision.needed:
+            changed = find_change_day(live, production.version, after, expected, settings.max_quality_drop)
+            decision = dataclasses.replace(decision, changed_since=changed)
     summary = [quality.to_dict() for quality in summarise_live(live)]
     return {"decision": decision, "version": production.version, "shadow_selection": selection}, summary
 

@@ -61,6 +61,7 @@ class QualityDecision:
     live_accuracy: float | None = None
     expected_accuracy: float | None = None
     rows: int = 0
+    changed_since: str | None = None  # the first labelled day of the window on which accuracy dropped
 
 
 def predictions_key(settings: Settings, day: str) -> str:
@@ -142,6 +143,19 @@ def pool_live(live: pd.DataFrame, version: str, role: str, after: str) -> tuple[
         return None, None
     newest = str(rows["date"].max())
     return _quality("pooled", version, role, rows), _quality(newest, version, role, rows[rows["date"] == newest])
+
+
+def find_change_day(live: pd.DataFrame, version: str, after: str, expected: float, max_drop: float) -> str | None:
+    """Return the first day after ``after`` on which the version's served accuracy fell more than ``max_drop`` (pure).
+
+    Retraining uses it to let the days since the change lead (``data/accumulate.py``): labelled days before it
+    describe the game as it was.
+    """
+    rows = live[(live["version"] == version) & (live["role"] == PRODUCTION_ROLE) & (live["date"].astype(str) > after)]
+    for day, group in rows.groupby("date", sort=True):
+        if len(group) >= MIN_QUALITY_ROWS and (group["predicted"] == group["label"]).mean() < expected - max_drop:
+            return str(day)
+    return None
 
 
 def decide_quality(

@@ -9,7 +9,8 @@ if "custom" not in globals():
 
 @custom
 def accumulate(*args, **kwargs):
-    """Latest processed players + every day whose labels were published (up to batch_date / the run's date)."""
+    """Latest processed players + every labelled day up to batch_date; days before changed_since count as old data."""
     settings = load_settings(kwargs)
     until = as_day(kwargs.get("batch_date") or kwargs.get("execution_date"))
-    return accumulate_training_data(connect(settings).store, settings, until).to_dict()
+    store = connect(settings).store
+    return accumulate_training_data(store, settings, until, kwargs.get("changed_since")).to_dict()

@@ -63,3 +63,16 @@ def test_without_labels_the_training_data_is_unchanged(store, settings, base):
 def test_without_processed_data_it_says_to_prepare_first(store, settings):
     with pytest.raises(NotFoundError, match="run data preparation first"):
         accumulate_training_data(store, settings, until="2026-11-20")
+
+
+def test_labelled_rows_carry_their_day_and_days_before_the_change_count_as_old_data(store, settings, base):
+    _publish_day(store, settings, "2026-11-14", 50_000, rows=10, labelled=10)
+    _publish_day(store, settings, "2026-11-15", 60_000, rows=10, labelled=10)
+    accumulate_training_data(store, settings, until="2026-11-15")
+    days = load_prepared_players(store, settings).groupby("label_day")[ID_COLUMN].count().to_dict()
+    assert days == {"": base.processed_rows, "2026-11-14": 10, "2026-11-15": 10}
+
+    prepared = accumulate_training_data(store, settings, until="2026-11-15", changed_since="2026-11-15")
+    days = load_prepared_players(store, settings).groupby("label_day")[ID_COLUMN].count().to_dict()
+    assert days == {"": base.processed_rows + 10, "2026-11-15": 10}  # the day before the change: no label day
+    assert "since the change on 2026-11-15" in prepared.source

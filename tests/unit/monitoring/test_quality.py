@@ -9,6 +9,7 @@ from machine_learning.monitoring.quality import (
     LiveQuality,
     compare_live,
     decide_quality,
+    find_change_day,
     pool_live,
     summarise_live,
 )
@@ -94,3 +95,17 @@ def test_shadow_and_production_are_compared_on_the_same_live_players():
     assert comparison is not None and comparison.source == "live" and comparison.rows == 600
     assert comparison.candidate == pytest.approx(0.9) and comparison.production == pytest.approx(0.5)
     assert compare_live(live.head(100), candidate, production, "accuracy") is None  # too few shared players
+
+
+def test_the_change_day_is_the_first_labelled_day_whose_accuracy_dropped():
+    live = pd.concat(
+        [
+            _live("2026-11-05", "1", "production", 930, 70),
+            _live("2026-11-06", "1", "production", 920, 80, start=2000),
+            _live("2026-11-07", "1", "production", 580, 420, start=4000),  # the game changed
+            _live("2026-11-08", "1", "production", 600, 400, start=6000),
+        ]
+    )
+    assert find_change_day(live, "1", "", 0.93, 0.05) == "2026-11-07"
+    assert find_change_day(live, "1", "2026-11-07", 0.93, 0.05) == "2026-11-08"  # only days it was not trained on
+    assert find_change_day(live.head(2000), "1", "", 0.93, 0.05) is None
