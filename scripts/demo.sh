@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The demo: the shipped dataset through data_preparation -> training -> model_selection -> batch_inference, then
-# DEMO_DAYS simulated days (default 11, Thursday to the Sunday after next) with a concept change from day 4 (a
-# Sunday): each day is scored, tested and reported on. That Sunday's labels show the drop in live quality, which
-# triggers retraining; the retrained model wins on recent players and goes to production the same night, and the
-# next Sunday's labels show the recovery. Every run goes through the Mage server's API triggers, so it is visible
+# DEMO_DAYS simulated days (default 7, Monday to Sunday) with a concept change from day 4 (Thursday): each day is
+# scored, tested and reported on. Sunday's labels show the drop in live quality, which triggers retraining led by
+# the days since the change; the retrained model wins on recent players and goes to production the same night. Every run goes through the Mage server's API triggers, so it is visible
 # in the Mage UI with its logs. Called by `make demo` with the stack's environment loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,24 +28,22 @@ echo "== scoring today's batch ($today) with the production model, in Mage"
 echo "== the same model over HTTP (serving API), one player"
 "$MLOPS" serving-check --url "$SERVING_URL"
 
-# Part two: the closed loop over simulated days. Drift starts on a Sunday, so that day's labels (published weekly,
-# when the week ends) already include a drifted day; the next Sunday's labels judge the retrained model.
-DAYS=${DEMO_DAYS:-11}
+# Part two: the closed loop over simulated days, Monday to Sunday. Drift starts on Thursday (day 4); Sunday's labels
+# (published weekly, when the week ends) show the drop on four drifted days, and retraining learns from them.
+DAYS=${DEMO_DAYS:-7}
 PLAYERS=${DEMO_PLAYERS:-2000}
 DRIFT=${DEMO_DRIFT:-session_length=0.5}
 DRIFT_FROM=${DEMO_DRIFT_FROM:-4}
-mapfile -t days < <(.local/venv-app/bin/python - "$DAYS" "$DRIFT_FROM" <<'PY'
+mapfile -t days < <(.local/venv-app/bin/python - "$DAYS" <<'PY'
 import sys
 from datetime import date, timedelta
 
-count, drift_from = int(sys.argv[1]), int(sys.argv[2])
+count = int(sys.argv[1])
 today = date.today()
-# The drift day is the latest Sunday that leaves every simulated day before today.
-sunday = today - timedelta(days=today.isoweekday() % 7)
-while sunday + timedelta(days=count - drift_from) >= today:
-    sunday -= timedelta(days=7)
+# The days end on the latest Sunday before today, the day the week's labels are published.
+sunday = today - timedelta(days=today.isoweekday() % 7 or 7)
 for offset in range(count):
-    print(sunday + timedelta(days=offset - drift_from + 1))
+    print(sunday - timedelta(days=count - 1 - offset))
 PY
 )
 reports=()
