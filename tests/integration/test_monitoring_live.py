@@ -49,7 +49,8 @@ def test_quiet_then_drifted_nights_are_decided_recorded_and_charted(settings: Se
     drifted = store.read_json(decision_key(settings, "2026-11-22"))
     assert not quiet["retraining_needed"] and not quiet["retraining_triggered"]
     assert drifted["retraining_triggered"] and drifted["retraining_run_id"] == 7
-    assert started == [{"batch_date": "2026-11-22", "reason": drifted["quality_reason"]}]
+    # Retraining learns from the days since the change: the drifted Sunday, not the quiet Saturday.
+    assert started == [{"batch_date": "2026-11-22", "reason": drifted["quality_reason"], "changed_since": "2026-11-22"}]
     assert drifted["live_accuracy"] < drifted["expected_accuracy"] - settings.max_quality_drop
     assert drifted["drift_detected"] and not quiet["drift_detected"]
     assert "SessionsPerWeek" in drifted["drifted_columns"]
