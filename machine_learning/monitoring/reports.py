@@ -210,8 +210,8 @@ def run_performance_reports(settings: Settings, day: date | datetime | str | Non
         )
         print(f"{day}: {name} report -> snapshot {snapshots[name]}, {html[name]}")
     live = load_live_predictions(services.store, settings, window_days(day, settings.quality_window_days))
-    for report in build_live_quality_reports(live):  # back-fills the window's labelled days
-        add_snapshot(settings, report, opened)
+    # Back-fills the window's labelled days: one snapshot per day and role.
+    live_ids = [add_snapshot(settings, report, opened) for report in build_live_quality_reports(live)]
     drift = find_metric_result(reports[DATA_DRIFT], "DatasetDriftMetric") or {}
     quality = (
         find_metric_result(reports[MODEL_QUALITY], "ClassificationQualityMetric") if MODEL_QUALITY in reports else None
@@ -227,6 +227,7 @@ def run_performance_reports(settings: Settings, day: date | datetime | str | Non
         "current_rows": len(current),
         "labelled_rows": len(labelled),
         "live_quality_days": sorted(set(live["date"].astype(str))),
+        "live_quality_snapshots": live_ids,
         "snapshots": snapshots,
         "html": html,
         "share_of_drifted_columns": drift.get("share_of_drifted_columns"),

@@ -109,7 +109,8 @@ def test_daily_reports_reach_s3_and_the_evidently_ui(
     projects = [p for p in get_json(f"{ui}/api/projects") if p["name"] == settings.game_title]
     assert len(projects) == 1 and result["project_url"].endswith(f"/projects/{projects[0]['id']}")
     reports = get_json(f"{ui}/api/projects/{projects[0]['id']}/reports")
-    assert {r["id"] for r in reports} == set(result["snapshots"].values())
+    assert {r["id"] for r in reports} == set(result["snapshots"].values()) | set(result["live_quality_snapshots"])
+    assert result["live_quality_snapshots"], "the labelled day gets its live-quality point"
     assert all(r["metadata"]["day"] == DAY and r["timestamp"].startswith(DAY) for r in reports)
     dashboard = get_json(f"{ui}/api/projects/{projects[0]['id']}/dashboard")
     assert len(dashboard["widgets"]) == len(get_json(f"{ui}/api/projects/{projects[0]['id']}/dashboard/panels"))

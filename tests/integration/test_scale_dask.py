@@ -61,7 +61,8 @@ def cluster(stack_env: Stack) -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def settings(cluster, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return load_settings(
+    # Trusted test code sets the engine's services directly (a pipeline run's variables cannot).
+    return load_settings().with_overrides(
         {
             "scoring_engine": "dask",
             "dask_scheduler_address": cluster.scheduler_address,  # type: ignore[attr-defined]
