@@ -77,7 +77,7 @@ echo "== waiting for the daily reports"
 for run_id in "${reports[@]}"; do
   "$MLOPS" wait-run performance_reports "$run_id" | sed 's/^/   /'
 done
-echo "== live quality of what production served, per labelled day (the drop, then the recovery)"
+echo "== live quality of what production served, per labelled day (the drop; the retrained model is judged by next week's labels)"
 "$MLOPS" live-quality --date "${days[-1]}" --days "$DAYS" | sed 's/^/   /'
 cat <<MSG
 == done in $((SECONDS - started))s. Look around (every address and secret is in .local/stack/stack.env):

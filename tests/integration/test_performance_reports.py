@@ -106,9 +106,16 @@ def test_daily_reports_reach_s3_and_the_evidently_ui(
         assert len(store.read_bytes(report_key(settings, DAY, kind))) > 100_000, kind
 
     ui = settings.evidently_url
-    projects = [p for p in get_json(f"{ui}/api/projects") if p["name"] == settings.game_title]
+    deadline = time.monotonic() + 60  # the UI picks the workspace's new files up by itself, on a busy box slowly
+    while not (projects := [p for p in get_json(f"{ui}/api/projects") if p["name"] == settings.game_title]):
+        assert time.monotonic() < deadline, "the Evidently UI did not list the title's project within 60 s"
+        time.sleep(1)
     assert len(projects) == 1 and result["project_url"].endswith(f"/projects/{projects[0]['id']}")
+    expected = set(result["snapshots"].values()) | set(result["live_quality_snapshots"])
     reports = get_json(f"{ui}/api/projects/{projects[0]['id']}/reports")
+    while {r["id"] for r in reports} != expected and time.monotonic() < deadline + 60:
+        time.sleep(1)
+        reports = get_json(f"{ui}/api/projects/{projects[0]['id']}/reports")
     assert {r["id"] for r in reports} == set(result["snapshots"].values()) | set(result["live_quality_snapshots"])
     assert result["live_quality_snapshots"], "the labelled day gets its live-quality point"
     assert all(r["metadata"]["day"] == DAY and r["timestamp"].startswith(DAY) for r in reports)
