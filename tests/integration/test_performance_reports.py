@@ -19,6 +19,7 @@ import pytest
 from machine_learning.inference.batch import daily_batch_locations, run_daily_batch
 from machine_learning.monitoring.data import labels_key, report_key
 from machine_learning.monitoring.reports import run_performance_reports
+from machine_learning.monitoring.workspace import refresh_ui
 from machine_learning.services import connect
 from machine_learning.settings import Settings, load_settings
 from tests.conftest import ROOT, Stack, free_port, sample_players
@@ -107,8 +108,10 @@ def test_daily_reports_reach_s3_and_the_evidently_ui(
 
     ui = settings.evidently_url
     deadline = time.monotonic() + 60  # the UI picks the workspace's new files up by itself, on a busy box slowly
+    project_id = result["project_url"].rsplit("/", 1)[-1]
     while not (projects := [p for p in get_json(f"{ui}/api/projects") if p["name"] == settings.game_title]):
         assert time.monotonic() < deadline, "the Evidently UI did not list the title's project within 60 s"
+        refresh_ui(settings, project_id)  # what the reports do after each snapshot: the UI re-reads the project
         time.sleep(1)
     assert len(projects) == 1 and result["project_url"].endswith(f"/projects/{projects[0]['id']}")
     expected = set(result["snapshots"].values()) | set(result["live_quality_snapshots"])
