@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from machine_learning.errors import NotFoundError
 from machine_learning.monitoring.data import load_current_data, load_reference_data, report_key
 from machine_learning.monitoring.decision import (
     RETRAINING_PIPELINE,
@@ -109,7 +110,7 @@ def check_live_quality(services: Any, settings: Settings, day: str) -> tuple[dic
     production = get_alias_version(services.mlflow, settings, PRODUCTION)
     candidate = get_alias_version(services.mlflow, settings, CANDIDATE)
     if production is None:
-        raise RuntimeError(f"no model in production for '{settings.game_title}'")
+        raise NotFoundError(f"no model in production for '{settings.game_title}': run training and model_selection")
     selection = None
     if candidate is not None and candidate.version != production.version:
         comparison = compare_live(live, candidate, production, settings.promotion_metric)
