@@ -31,6 +31,16 @@ class PipelineRunError(MLOpsError):
     """A pipeline run through Mage did not complete."""
 
 
+class RunNotStartedError(PipelineRunError):
+    """Mage accepted a run but its scheduler never started a block of it."""
+
+
+# Mage 0.9.80 sometimes drops a queued run: it stays "running" with no block started. A run whose blocks have not
+# started after this long is taken as dropped (a healthy scheduler starts the first block within seconds).
+NOT_STARTED_SECONDS = 120.0
+_NOT_STARTED_BLOCKS = ("initial", "queued", None)
+
+
 @dataclass(frozen=True)
 class PipelineRun:
     """One finished pipeline run."""
@@ -85,6 +95,18 @@ class MageClient:
                     if record.get("level") == "EXCEPTION" and record.get("error_stacktrace"):
                         return str(record["error_stacktrace"]).strip().splitlines()[-1]
         return ""
+
+    def find_run(self, pipeline: str, variable: str, value: str, limit: int = 200) -> int | None:
+        """Return the newest run of a pipeline started with ``variable`` set to ``value`` (``None`` if none)."""
+        path = f"/api/pipeline_runs?pipeline_uuid={pipeline}&_limit={limit}&order_by[]=id%20desc"
+        for run in self._call("GET", path).get("pipeline_runs", []):
+            if str((run.get("variables") or {}).get(variable)) == value:
+                return int(run["id"])
+        return None
+
+    def cancel_run(self, run_id: int) -> None:
+        """Cancel a pipeline run (used for a run the scheduler never started)."""
+        self._call("PUT", f"/api/pipeline_runs/{run_id}", json={"pipeline_run": {"status": "cancelled"}})
 
     def run_url(self, pipeline: str, run_id: int) -> str:
         """Return the UI page of a run."""
@@ -146,6 +168,7 @@ def wait_for_run(
     run_id: int,
     timeout: float = 900.0,
     on_progress: Callable[[str], None] | None = None,
+    not_started_after: float = NOT_STARTED_SECONDS,
 ) -> PipelineRun:
     """Wait until a started run finishes.
 
@@ -155,11 +178,13 @@ def wait_for_run(
         run_id: The run.
         timeout: Seconds to wait before giving up.
         on_progress: Called with a short status line while waiting.
+        not_started_after: Seconds after which a run with no block started is taken as dropped by Mage.
 
     Returns:
         The finished run.
 
     Raises:
+        RunNotStartedError: Mage never started a block of the run.
         PipelineRunError: The run failed, was cancelled, or did not finish in time.
 
     """
@@ -168,6 +193,12 @@ def wait_for_run(
     last = ""
     while time.monotonic() - started < timeout:
         run = client.get_run(run_id)
+        waited = time.monotonic() - started
+        if run["status"] == "running" and waited > not_started_after and not _any_started(run):
+            raise RunNotStartedError(
+                f"{pipeline} run {run_id} was accepted but Mage started none of its blocks in "
+                f"{not_started_after:.0f}s (see {url})"
+            )
         if run["status"] in FINISHED:
             failed = tuple(b["block_uuid"] for b in run.get("block_runs", []) if b.get("status") == "failed")
             result = PipelineRun(pipeline, run_id, run["status"], round(time.monotonic() - started, 1), url, failed)
@@ -204,12 +235,26 @@ def run_pipeline(
         The finished run.
 
     Raises:
-        PipelineRunError: The run failed, was cancelled, or did not finish in time.
+        PipelineRunError: The run failed, was cancelled, or did not finish in time (a run that Mage accepted but
+            never started is cancelled and started once more first).
 
     """
     started = time.monotonic()
     run_id = start_pipeline(client, pipeline, variables)
-    return wait_for_run(client, pipeline, run_id, timeout - (time.monotonic() - started), on_progress)
+    try:
+        return wait_for_run(client, pipeline, run_id, timeout - (time.monotonic() - started), on_progress)
+    except RunNotStartedError as error:
+        # Retried once: cancel the dropped run so that it never starts late, then start a new one.
+        client.cancel_run(run_id)
+        if on_progress:
+            on_progress(f"{error}; cancelled it and started it again")
+        run_id = start_pipeline(client, pipeline, variables)
+        return wait_for_run(client, pipeline, run_id, timeout - (time.monotonic() - started), on_progress)
+
+
+def _any_started(run: Mapping[str, Any]) -> bool:
+    blocks = run.get("block_runs") or []
+    return any(block.get("status") not in _NOT_STARTED_BLOCKS for block in blocks)
 
 
 def _parse_log_line(line: str) -> dict[str, Any]:

@@ -57,7 +57,7 @@ MAGE_KEYS: frozenset[str] = frozenset(
 PIPELINE_VARIABLES: dict[str, tuple[str, ...]] = {
     "data_preparation": ("game_title", "input_uri"),
     "training": ("game_title", "batch_date", "params"),
-    "retraining": ("game_title", "batch_date", "params", "reason", "changed_since"),
+    "retraining": ("game_title", "batch_date", "params", "reason", "changed_since", "trigger_key"),
     "model_selection": ("game_title",),
     "batch_inference": ("game_title", "batch_date", "input_uri"),
     "online_inference": ("game_title", "inputs", "request_id"),
@@ -68,6 +68,7 @@ _ANY_PIPELINE = tuple(sorted({name for names in PIPELINE_VARIABLES.values() for 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MAX_URI = 1024
 _MAX_REASON = 2000
+_TRIGGER_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}:\d{4}-\d{2}-\d{2}:retraining$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +145,8 @@ def _check_value(name: str, value: Any, bucket: str, title: str) -> None:
         from machine_learning.inference.online import check_request_id
 
         check_request_id(value)
+    elif name == "trigger_key" and (not isinstance(value, str) or not _TRIGGER_KEY.match(value)):
+        raise InvalidInputError("runtime variable trigger_key must look like '<title>:<YYYY-MM-DD>:retraining'")
     elif name == "reason" and (not isinstance(value, str) or len(value) > _MAX_REASON):
         raise InvalidInputError(f"runtime variable reason must be text of at most {_MAX_REASON} characters")
 

@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from machine_learning.data.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from machine_learning.errors import NotFoundError
+from machine_learning.locks import title_lock
 from machine_learning.registry import (
     CANDIDATE,
     PRODUCTION,
@@ -30,6 +31,9 @@ from machine_learning.storage import ObjectStore, parse_s3_uri
 from machine_learning.training.evaluate import evaluate_predictions
 from machine_learning.training.recency import LABEL_DAY_COLUMN
 from machine_learning.training.train import MIN_RECENT_ROWS
+
+SELECTION_LOCK = "model-selection"
+SELECTION_LEASE_SECONDS = 900.0
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,15 @@ def select_model(
 
     Raises:
         NotFoundError: There is no candidate, or its held-out data is missing.
+        LockBusyError: Another model selection of this title is still running.
 
     """
+    # Serialised per title: a promotion decides against the production that it replaces (see locks.py).
+    with title_lock(store, settings, SELECTION_LOCK, lease_seconds=SELECTION_LEASE_SECONDS):
+        return _select_model(client, store, settings, live)
+
+
+def _select_model(client: Any, store: ObjectStore, settings: Settings, live: Comparison | None) -> SelectionResult:
     candidate = get_alias_version(client, settings, CANDIDATE)
     if candidate is None:
         raise NotFoundError(f"model {settings.model_name} has no '{CANDIDATE}' version: run training first")

@@ -24,6 +24,7 @@ from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore
 
 RETRAINING_PIPELINE = "retraining"
+MONITORING_LOCK = "monitoring-decision"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class MonitoringState:
     last_retraining_run: int | None = None
     last_checked: str | None = None
     episode_baseline: float | None = None  # expected accuracy of the production in place when the episode began
+    trigger_key: str | None = None  # idempotency key of the last trigger, recorded before the trigger is sent
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,11 @@ def load_state(store: ObjectStore, settings: Settings) -> MonitoringState:
     return MonitoringState(**{k: v for k, v in payload.items() if k in known})
 
 
+def retraining_trigger_key(settings: Settings, day: str) -> str:
+    """Return the idempotency key of the retraining a night triggers (one per title and night)."""
+    return f"{settings.game_title}:{day}:retraining"
+
+
 def apply_decision(
     store: ObjectStore,
     settings: Settings,
@@ -119,11 +126,15 @@ def apply_decision(
     model_version: str,
     start_retraining: Callable[[dict[str, Any]], int],
     extra: dict[str, Any] | None = None,
+    find_retraining: Callable[[str], int | None] | None = None,
 ) -> dict[str, Any]:
     """Decide, trigger retraining if called for, and store the decision record and the new state.
 
-    The state is written only after the retraining run was started, so a failed trigger is retried the next night
-    (and the pipeline run fails visibly tonight). Running a night again that already triggered keeps its run id.
+    Exactly once per episode, even when the run dies between trigger and record: under the title's monitoring
+    lock, the state with the trigger's idempotency key is recorded first, then retraining is started with that key
+    as a variable, then its run id is recorded. A night that finds its key recorded without a run id (the run died
+    in between) asks ``find_retraining`` whether a run with that key exists, and starts one only if none does. A
+    failed trigger fails the run visibly; its rerun (or the next night) reconciles.
 
     Args:
         store: Where the state and the decision records live.
@@ -133,29 +144,59 @@ def apply_decision(
         model_version: The production version that was tested.
         start_retraining: Starts the retraining pipeline with the given variables and returns its run id.
         extra: More fields for the record (e.g. where the suite's snapshot and HTML copy went).
+        find_retraining: Returns the run id of a retraining run started with a given key, or ``None``; without
+            it, a recorded key without a run id is taken as never sent.
 
     Returns:
         The decision record (also stored at :func:`decision_key`).
 
+    Raises:
+        LockBusyError: Another monitoring run of this title is deciding.
+
     """
+    from machine_learning.locks import title_lock
+
+    with title_lock(store, settings, MONITORING_LOCK):
+        return _apply_decision(
+            store, settings, result, quality, model_version, start_retraining, extra, find_retraining
+        )
+
+
+def _apply_decision(
+    store: ObjectStore,
+    settings: Settings,
+    result: DriftTestResult,
+    quality: QualityDecision,
+    model_version: str,
+    start_retraining: Callable[[dict[str, Any]], int],
+    extra: dict[str, Any] | None,
+    find_retraining: Callable[[str], int | None] | None,
+) -> dict[str, Any]:
     state = load_state(store, settings)
+    variables = {"batch_date": result.day, "reason": quality.reason}
+    variables |= {"changed_since": quality.changed_since} if quality.changed_since else {}
+    started_now = None  # a run this night started for an earlier trigger that never reached the orchestrator
+    if state.trigger_key and state.last_retraining_run is None:
+        state, started_now = _reconcile_trigger(
+            store, settings, state, result.day, variables, start_retraining, find_retraining
+        )
     decision = decide_trigger(
         quality.needed, state, result.day, settings.retraining_cooldown_days, quality.expected_accuracy
     )
     new_state = decision.state
     triggered_tonight = state.last_triggered == result.day  # this night ran before and started retraining
-    run_id = state.last_retraining_run if triggered_tonight else None
+    run_id = state.last_retraining_run if triggered_tonight else started_now
     if decision.trigger:
-        variables = {"batch_date": result.day, "reason": quality.reason}
-        run_id = start_retraining(
-            variables | ({"changed_since": quality.changed_since} if quality.changed_since else {})
-        )
+        key = retraining_trigger_key(settings, result.day)
+        new_state = dataclasses.replace(new_state, trigger_key=key)
+        _write_state(store, settings, state, new_state, result.day)  # record first: a rerun finds the key
+        run_id = start_retraining(variables | {"trigger_key": key})
         new_state = dataclasses.replace(new_state, last_retraining_run=run_id)
     record = {
         "day": result.day,
         "model_version": model_version,
         "retraining_needed": bool(quality.needed),
-        "retraining_triggered": decision.trigger or triggered_tonight,
+        "retraining_triggered": decision.trigger or triggered_tonight or started_now is not None,
         "retraining_run_id": run_id,
         "reason": f"{quality.reason} -> {decision.reason}",
         "quality_reason": quality.reason,
@@ -175,9 +216,43 @@ def apply_decision(
         **(extra or {}),
     }
     store.write_json(decision_key(settings, result.day), record)
-    checked = max(filter(None, (state.last_checked, result.day)))  # re-running an old night does not go back
-    store.write_json(state_key(settings), asdict(dataclasses.replace(new_state, last_checked=checked)))
+    _write_state(store, settings, state, new_state, result.day)
     return record
+
+
+def _reconcile_trigger(
+    store: ObjectStore,
+    settings: Settings,
+    state: MonitoringState,
+    day: str,
+    variables: dict[str, Any],
+    start_retraining: Callable[[dict[str, Any]], int],
+    find_retraining: Callable[[str], int | None] | None,
+) -> tuple[MonitoringState, int | None]:
+    """Settle, once, a trigger recorded without its run id (the run died, or the trigger failed).
+
+    Returns:
+        The settled state, and the run id when this call had to start the run (``None`` when it existed).
+
+    """
+    key = str(state.trigger_key)
+    found = find_retraining(key) if find_retraining else None
+    started = None
+    if found is None:
+        started = start_retraining({**variables, "batch_date": state.last_triggered or day, "trigger_key": key})
+        print(f"{day}: the retraining of {key} had not started: started run {started}")
+    else:
+        print(f"{day}: the retraining of {key} was already started as run {found}; not started again")
+    settled = dataclasses.replace(state, last_retraining_run=found if found is not None else started)
+    _write_state(store, settings, state, settled, day)
+    return settled, started
+
+
+def _write_state(
+    store: ObjectStore, settings: Settings, before: MonitoringState, state: MonitoringState, day: str
+) -> None:
+    checked = max(filter(None, (before.last_checked, day)))  # re-running an old night does not go back
+    store.write_json(state_key(settings), asdict(dataclasses.replace(state, last_checked=checked)))
 
 
 def _drift_warning(result: DriftTestResult) -> str:

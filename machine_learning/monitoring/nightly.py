@@ -41,6 +41,7 @@ def run_performance_monitoring(
     settings: Settings,
     day: date | datetime | str | None,
     start_retraining: Callable[[dict[str, Any]], int] | None = None,
+    find_retraining: Callable[[str], int | None] | None = None,
 ) -> dict[str, Any]:
     """Test the night: drift as an early warning, live quality from labels as the decision, then act on it.
 
@@ -55,6 +56,8 @@ def run_performance_monitoring(
             ``QUALITY_WINDOW_DAYS``.
         start_retraining: Starts the retraining pipeline and returns its run id; defaults to the Mage server's
             ``retraining_api`` trigger.
+        find_retraining: Finds a retraining run by its trigger key (reconciliation after a run died between
+            trigger and record); defaults to asking the Mage server when ``start_retraining`` is the default.
 
     Returns:
         The decision record, with the live quality, any shadow promotion and where the suite's snapshot went.
@@ -80,7 +83,10 @@ def run_performance_monitoring(
     }
     quality, live = check_live_quality(services, settings, day)
     starter = start_retraining or mage_retraining_starter(settings)
-    record = apply_decision(services.store, settings, result, quality["decision"], quality["version"], starter, shown)
+    finder = find_retraining or (None if start_retraining else mage_retraining_finder(settings))
+    record = apply_decision(
+        services.store, settings, result, quality["decision"], quality["version"], starter, shown, finder
+    )
     record.update(live_quality=live, shadow_selection=quality["shadow_selection"])
     print(describe_record(record))
     record["drift_sample"] = tested.record()  # scale: the sample's size and seed, in the stored decision
@@ -147,6 +153,17 @@ def mage_retraining_starter(settings: Settings) -> Callable[[dict[str, Any]], in
         )
 
     return start
+
+
+def mage_retraining_finder(settings: Settings) -> Callable[[str], int | None]:
+    """Return a function that finds a retraining run on the Mage server by its ``trigger_key`` variable."""
+
+    def find(key: str) -> int | None:
+        from machine_learning.orchestration import MageClient
+
+        return MageClient(settings).find_run(RETRAINING_PIPELINE, "trigger_key", key)
+
+    return find
 
 
 def log_monitoring_run(client: Any, settings: Settings, result: DriftTestResult, record: dict[str, Any]) -> str:

@@ -6,7 +6,9 @@ A plain module (not conftest) so test files can import it by a name no other tie
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import threading
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -104,19 +106,45 @@ class FakeS3:
         self.fail_on_put = fail_on_put
         self.page_size = page_size
         self._put_calls = 0
+        self._lock = threading.Lock()
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str = "", **_: object) -> dict:
+    def put_object(
+        self,
+        Bucket: str,
+        Key: str,
+        Body: bytes,
+        ContentType: str = "",
+        IfNoneMatch: str | None = None,
+        IfMatch: str | None = None,
+        **_: object,
+    ) -> dict:
+        with self._lock:  # a conditional write is atomic, as in S3
+            return self._put(Bucket, Key, Body, IfNoneMatch, IfMatch)
+
+    def _put(self, Bucket: str, Key: str, Body: bytes, IfNoneMatch: str | None, IfMatch: str | None) -> dict:
         self._put_calls += 1
         if self.fail_on_put is not None and self._put_calls == self.fail_on_put:
             raise _client_error("InternalError", "PutObject")
+        present = (Bucket, Key) in self.objects
+        if (IfNoneMatch == "*" and present) or (
+            IfMatch is not None and (not present or IfMatch != self._etag(Bucket, Key))
+        ):
+            raise _client_error("PreconditionFailed", "PutObject")  # S3's conditional writes
         self.objects[(Bucket, Key)] = bytes(Body)
         self.put_keys.append(Key)
+        return {"ETag": self._etag(Bucket, Key)}
+
+    def _etag(self, bucket: str, key: str) -> str:
+        return '"' + hashlib.md5(self.objects[(bucket, key)], usedforsecurity=False).hexdigest() + '"'
+
+    def delete_object(self, Bucket: str, Key: str) -> dict:
+        self.objects.pop((Bucket, Key), None)
         return {}
 
     def get_object(self, Bucket: str, Key: str) -> dict:
         if (Bucket, Key) not in self.objects:
             raise _client_error("NoSuchKey", "GetObject")
-        return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
+        return {"Body": io.BytesIO(self.objects[(Bucket, Key)]), "ETag": self._etag(Bucket, Key)}
 
     def head_object(self, Bucket: str, Key: str) -> dict:
         if (Bucket, Key) not in self.objects:

@@ -63,7 +63,8 @@ def test_a_quality_episode_triggers_retraining_exactly_once(store, settings):
     nights = [("2026-11-10", False), ("2026-11-11", True), ("2026-11-12", True), ("2026-11-13", True)]
     records = _run_nights(store, settings, nights, starter)
     assert [r["retraining_triggered"] for r in records] == [False, True, False, False]
-    assert starter.calls == [{"batch_date": "2026-11-11", "reason": records[1]["quality_reason"]}]
+    key = f"{settings.game_title}:2026-11-11:retraining"
+    assert starter.calls == [{"batch_date": "2026-11-11", "reason": records[1]["quality_reason"], "trigger_key": key}]
     assert records[1]["retraining_run_id"] == 101
     assert "episode that started 2026-11-11" in records[3]["reason"]
 
@@ -100,10 +101,61 @@ def test_quality_not_recovering_within_the_cooldown_triggers_again(store, settin
 def test_a_failed_trigger_fails_the_night_and_is_retried_the_next(store, settings):
     with pytest.raises(ConnectionError):
         apply_decision(store, settings, _result("2026-11-11", True), _quality(True), "1", _Starter(fail=True))
-    assert load_state(store, settings) == MonitoringState()
+    assert load_state(store, settings).last_retraining_run is None  # recorded as sent, no run yet
     starter = _Starter()
     record = _run_nights(store, settings, [("2026-11-12", True)], starter)[0]
-    assert record["retraining_triggered"] and len(starter.calls) == 1
+    assert record["retraining_triggered"] and record["retraining_run_id"] == 101
+    assert [call["trigger_key"] for call in starter.calls] == [f"{settings.game_title}:2026-11-11:retraining"]
+
+
+class _DyingStarter(_Starter):
+    """Mage accepted the run, then the monitoring run died before it could record the run id."""
+
+    def __call__(self, variables: dict) -> int:
+        super().__call__(variables)
+        raise SystemExit("killed")
+
+
+def _finder(starter: _Starter):
+    def find(key: str) -> int | None:
+        ids = [100 + n for n, call in enumerate(starter.calls, 1) if call.get("trigger_key") == key]
+        return ids[-1] if ids else None
+
+    return find
+
+
+def test_a_run_that_dies_between_trigger_and_record_never_triggers_twice(store, settings):
+    dying = _DyingStarter()
+    with pytest.raises(SystemExit):
+        apply_decision(store, settings, _result("2026-11-11", True), _quality(True), "1", dying)
+    # Mage re-runs the killed step: the rerun finds the key's run and records it instead of starting another.
+    again = apply_decision(
+        store, settings, _result("2026-11-11", True), _quality(True), "1", dying, None, _finder(dying)
+    )
+    assert len(dying.calls) == 1
+    assert again["retraining_triggered"] and again["retraining_run_id"] == 101
+    assert load_state(store, settings).last_retraining_run == 101
+
+
+def test_two_monitoring_runs_of_one_night_at_once_trigger_once(store, settings):
+    import threading
+
+    starter = _Starter()
+    barrier = threading.Barrier(2)
+
+    def night() -> None:
+        barrier.wait()
+        apply_decision(
+            store, settings, _result("2026-11-11", True), _quality(True), "1", starter, None, _finder(starter)
+        )
+
+    threads = [threading.Thread(target=night) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(starter.calls) == 1
+    assert store.list_keys(f"{settings.s3_prefix}/locks/") == []  # released
 
 
 @pytest.mark.parametrize("cooldown", [0, 1])
