@@ -188,7 +188,7 @@ def _score_days(store: Any, settings: Any, scenario: Scenario) -> None:
     from machine_learning.training.evaluate import evaluate_predictions
 
     for record in scenario.days:
-        served = store.read_parquet(predictions_key(settings, record.day))
+        served = store.read_parquet(predictions_key(store, settings, record.day) or "")
         truth = store.read_parquet(truth_key(settings, record.day))
         joined = served.merge(truth, on=ID_COLUMN)
         metrics = evaluate_predictions(joined[LABEL_COLUMN].astype(str), joined["predicted_engagement"]).metrics

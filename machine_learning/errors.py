@@ -35,3 +35,9 @@ class NotFoundError(MLOpsError):
 
 class QualityGateError(MLOpsError):
     """A trained model is below the minimum quality and was not registered."""
+
+
+class ServiceUnavailableError(MLOpsError):
+    """A service the step needs (MLflow, S3, Mage) does not answer."""
+
+    http_status = 503

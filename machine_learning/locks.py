@@ -117,7 +117,7 @@ def acquire_lock(
         if current is None:
             continue  # released between our two requests
         held, held_etag = current
-        if is_stale(held, now, host, _process_alive):
+        if is_stale(held, now, host, process_alive):
             etag = _put_if(store, key, body, IfMatch=held_etag)  # compare-and-set: one taker wins
             if etag:
                 return HeldLock(key, lease, etag)
@@ -190,7 +190,8 @@ def _read_lease(store: ObjectStore, key: str) -> tuple[Lease, str] | None:
     return lease, str(response["ETag"])
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Tell whether a process of this host is alive (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

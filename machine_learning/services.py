@@ -23,6 +23,9 @@ class Services:
 
 def connect(settings: Settings) -> Services:
     """Create the S3 store and the MLflow client for these settings (no network call is made here)."""
+    from machine_learning.health import limit_mlflow_retries
+
+    limit_mlflow_retries(settings)
     return Services(store=make_store(settings), mlflow=MlflowClient(tracking_uri=settings.mlflow_tracking_uri))
 
 

@@ -52,6 +52,7 @@ _ENV_NAMES: dict[str, str] = {
     "dask_scheduler_address": "DASK_SCHEDULER_ADDRESS",
     "dask_workers": "DASK_WORKERS",
     "drift_sample_rows": "DRIFT_SAMPLE_ROWS",
+    "mlflow_timeout_seconds": "MLFLOW_TIMEOUT_SECONDS",
 }
 SCORING_ENGINES = ("local", "dask")
 
@@ -108,6 +109,8 @@ class Settings:
         dask_workers: Workers of that ``LocalCluster``; 0 means one per CPU core.
         drift_sample_rows: A nightly window with more scored rows than this is tested on a seeded random sample
             of this many rows (``RANDOM_SEED``); size and seed are recorded in the decision.
+        mlflow_timeout_seconds: Seconds one MLflow request may take; with two retries, a step fails within
+            seconds when MLflow is down instead of after minutes.
 
     """
 
@@ -147,6 +150,7 @@ class Settings:
     dask_scheduler_address: str = ""
     dask_workers: int = 0
     drift_sample_rows: int = 200_000
+    mlflow_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):
@@ -176,6 +180,8 @@ class Settings:
         self._check_loop_settings()
         if self.scoring_engine not in SCORING_ENGINES:
             raise ConfigurationError(f"SCORING_ENGINE must be 'local' or 'dask', got {self.scoring_engine!r}")
+        if not self.mlflow_timeout_seconds > 0:
+            raise ConfigurationError(f"MLFLOW_TIMEOUT_SECONDS must be > 0, got {self.mlflow_timeout_seconds}")
         if self.dask_workers < 0 or self.drift_sample_rows < 1:
             raise ConfigurationError("DASK_WORKERS must be >= 0 and DRIFT_SAMPLE_ROWS >= 1")
         unknown = sorted(set(self.drift_column_names) - {*FEATURE_COLUMNS, "prediction"})

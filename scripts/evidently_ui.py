@@ -28,6 +28,14 @@ def main() -> int:
         raise SystemExit("error: EVIDENTLY_SECRET is not set; the Evidently UI would accept anonymous writes")
     allowed = [host.strip() for host in os.environ.get("EVIDENTLY_ALLOWED_HOSTS", "").split(",") if host.strip()]
 
+    from machine_learning.monitoring.snapshots import set_aside_damaged_snapshots
+    from machine_learning.monitoring.workspace import lock_workspace
+
+    if not args.workspace.startswith("s3://"):
+        with lock_workspace(args.workspace):  # one damaged snapshot must not keep the UI from starting
+            for line in set_aside_damaged_snapshots(args.workspace):
+                print(f"warning: {line}", flush=True)
+
     import uvicorn
     from evidently._pydantic_compat import SecretStr
     from evidently.ui.components.base import AppBuilder

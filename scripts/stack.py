@@ -448,6 +448,9 @@ def init_workspace(env: dict[str, str]) -> None:
     done = subprocess.run(
         [str(mlops), "init-workspace"], env={**os.environ, **env}, capture_output=True, text=True, umask=0o077
     )
+    for line in done.stdout.splitlines():
+        if line.startswith("warning:"):  # e.g. a damaged snapshot that was set aside
+            print(f"  {line}")
     if done.returncode != 0:
         raise SystemExit(f"error: could not prepare the Evidently workspace: {done.stderr.strip()[-500:]}")
 

@@ -49,13 +49,17 @@ def _upload(args: argparse.Namespace, settings: Settings) -> None:
 def _show_predictions(args: argparse.Namespace, settings: Settings) -> None:
     import pandas as pd
 
-    from machine_learning.inference.batch import as_day, daily_batch_locations
+    from machine_learning.errors import NotFoundError
+    from machine_learning.inference.batch import as_day
+    from machine_learning.monitoring.quality import predictions_key
     from machine_learning.services import connect
-    from machine_learning.storage import parse_s3_uri
 
-    _, outputs = daily_batch_locations(settings, as_day(args.date))
-    frame = connect(settings).store.read_parquet(parse_s3_uri(outputs.predictions)[1])
-    print(f"{len(frame)} predictions in {outputs.predictions}; first {args.limit}:")
+    store, day = connect(settings).store, as_day(args.date)
+    key = predictions_key(store, settings, day)
+    if key is None:
+        raise NotFoundError(f"no predictions published for {day}: run batch_inference for that day")
+    frame = store.read_parquet(key)
+    print(f"{len(frame)} predictions in {store.uri(key)}; first {args.limit}:")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
         print(frame.head(args.limit).to_string(index=False))
 

@@ -445,22 +445,26 @@ class TableWriter:
         return self.path
 
 
-def daily_batch_locations(settings: Settings, batch_date: str) -> tuple[str, BatchOutputs]:
-    """Where the day's batch is read from and its outputs go (date-partitioned, one object per table and day).
+def daily_batch_locations(settings: Settings, batch_date: str, run_id: str | None = None) -> tuple[str, BatchOutputs]:
+    """Where the day's batch is read from and where one run's outputs go (date-partitioned, a folder per run).
 
     Args:
         settings: Bucket and title prefix.
         batch_date: The day, ``YYYY-MM-DD``.
+        run_id: The run (see :mod:`machine_learning.inference.daily`); a new one when omitted.
 
     Returns:
-        The default input URI and the output URIs.
+        The default input URI and the run's output URIs.
 
     """
-    base = f"s3://{settings.s3_bucket}/{settings.s3_prefix}"
-    return f"{base}/batches/date={batch_date}/players.csv", BatchOutputs(
-        predictions=f"{base}/predictions/date={batch_date}/predictions.parquet",
-        quarantine=f"{base}/predictions/date={batch_date}/quarantine.parquet",
-        current=f"{base}/monitoring/current/date={batch_date}/current.parquet",
+    from machine_learning.inference.daily import new_run_id, run_folders
+
+    base = f"s3://{settings.s3_bucket}"
+    folders = run_folders(settings, batch_date, run_id or new_run_id())
+    return f"{base}/{settings.s3_prefix}/batches/date={batch_date}/players.csv", BatchOutputs(
+        predictions=f"{base}/{folders['predictions']}predictions.parquet",
+        quarantine=f"{base}/{folders['predictions']}quarantine.parquet",
+        current=f"{base}/{folders['current']}current.parquet",
     )
 
 
@@ -468,6 +472,9 @@ def run_daily_batch(
     settings: Settings, batch_date: date | datetime | str | None = None, input_uri: str | None = None
 ) -> dict[str, Any]:
     """Score one day's batch with the production model: the whole batch_inference pipeline as one call.
+
+    The day's outputs are published together or not at all: they are written under the run's own folder and
+    become the day's outputs only when the day's manifest is replaced, last (:mod:`machine_learning.inference.daily`).
 
     Args:
         settings: Everything about where things live.
@@ -479,23 +486,27 @@ def run_daily_batch(
         The batch result as a dict.
 
     """
+    from machine_learning.inference.daily import new_run_id, publish_day
     from machine_learning.inference.model import load_production_model
     from machine_learning.inference.shadow import score_shadow_candidate
     from machine_learning.scale.engine import score_with_engine
     from machine_learning.services import connect
 
     day = as_day(batch_date)
-    default_input, outputs = daily_batch_locations(settings, day)
+    run_id = new_run_id()
+    default_input, outputs = daily_batch_locations(settings, day, run_id)
     services = connect(settings)
     model = load_production_model(services.mlflow, settings)
     source = input_uri or default_input
     result = score_with_engine(settings, source, outputs, model, services.store)
+    facts = {"model_version": model.version, "predictor": result.predictor, "scored_rows": result.scored_rows}
+    result.outputs["day_manifest"] = publish_day(services.store, settings, day, run_id, result.outputs, facts)
     print(
         f"{day}: scored {result.scored_rows} of {result.input_rows} players with {model.name} v{model.version} "
         f"({result.predictor} predictor, {result.quarantined_rows} quarantined) -> {result.outputs['predictions']}"
     )
     shadow = score_shadow_candidate(services, settings, day, source, model.version)
-    return {"batch_date": day, **result.to_dict(), "shadow": shadow}
+    return {"batch_date": day, "run_id": run_id, **result.to_dict(), "shadow": shadow}
 
 
 def as_day(value: date | datetime | str | None, name: str = "batch_date") -> str:

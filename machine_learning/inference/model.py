@@ -6,6 +6,7 @@ when MLflow is unreachable; an unknown one fails with a clear message.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -14,8 +15,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import requests
 
 from machine_learning.errors import InvalidInputError, MLOpsError, NotFoundError
 from machine_learning.inference.compiled import PredictorChoice, select_predictor
@@ -64,10 +63,9 @@ class LoadedModel:
 
 def mlflow_reachable(settings: Settings, timeout: float = 2.0) -> bool:
     """Tell quickly whether the tracking server answers (the MLflow client itself retries for minutes)."""
-    try:
-        return requests.get(f"{settings.mlflow_tracking_uri.rstrip('/')}/health", timeout=timeout).ok
-    except requests.RequestException:
-        return False
+    from machine_learning.health import check_mlflow
+
+    return check_mlflow(settings, timeout).reachable
 
 
 def get_alias_version(client: Any, settings: Settings, alias: str) -> VersionInfo | None:
@@ -106,9 +104,21 @@ def resolve_version(client: Any, settings: Settings, alias: str = PRODUCTION) ->
         raise NotFoundError(
             f"model {settings.model_name} has no '{alias}' version yet: train and promote a model first"
         )
-    pointer.parent.mkdir(parents=True, exist_ok=True)
-    pointer.write_text(json.dumps({"version": info.version}))
+    remember_alias(pointer, info.version)
     return info.version
+
+
+def remember_alias(pointer: Path, version: str) -> None:
+    """Write the alias pointer atomically; a read-only or full cache only loses the memory, never the scoring."""
+    staged = pointer.with_name(f".{pointer.name}.partial")
+    try:
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_text(json.dumps({"version": version}))
+        staged.replace(pointer)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            staged.unlink(missing_ok=True)
+        logger.warning("could not remember %s = v%s in the model cache (%s)", pointer.stem, version, error.strerror)
 
 
 def load_model(settings: Settings, version: str) -> LoadedModel:

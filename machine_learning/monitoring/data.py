@@ -1,7 +1,8 @@
 """Where monitoring data lives, and loading it: the production model's reference data, the scored days, labels.
 
 Layout under ``<bucket>/<game_title>/``:
-- ``monitoring/current/date=D/current.parquet``: what batch inference scored on day D (features + prediction).
+- ``monitoring/current/date=D/run=<id>/current.parquet``: what batch inference scored on day D (features +
+  prediction), of the run that the day's manifest ``predictions/date=D/manifest.json`` names.
 - ``labels/date=D/labels.parquet``: ground truth for day D's players (PlayerID, EngagementLevel), published
   once the week is over.
 - ``monitoring/decisions/date=D/decision.json`` and ``monitoring/state.json``: the nightly retraining decisions.
@@ -35,9 +36,11 @@ class ReferenceData:
     frame: pd.DataFrame
 
 
-def current_key(settings: Settings, day: str) -> str:
-    """Key of the monitoring "current" data batch inference wrote for a day."""
-    return f"{settings.s3_prefix}/monitoring/current/date={day}/current.parquet"
+def current_key(store: ObjectStore, settings: Settings, day: str) -> str | None:
+    """Key of the monitoring "current" data of a day's published batch run (follows the day's manifest)."""
+    from machine_learning.inference.daily import day_table_key
+
+    return day_table_key(store, settings, day, "current")
 
 
 def labels_key(settings: Settings, day: str) -> str:
@@ -97,7 +100,7 @@ def load_current_data(store: ObjectStore, settings: Settings, day: str, days: in
         NotFoundError: No day in the window was scored.
 
     """
-    frames = _read_days(store, [(one, current_key(settings, one)) for one in window_days(day, days)])
+    frames = _read_days(store, [(one, current_key(store, settings, one)) for one in window_days(day, days)])
     if not frames:
         raise NotFoundError(
             f"no scored batch for {settings.game_title} in the {days} day(s) up to {day}: run batch_inference first"
@@ -124,10 +127,12 @@ def load_labels(store: ObjectStore, settings: Settings, days: list[str]) -> pd.D
     return pd.concat(frames, ignore_index=True)
 
 
-def _read_days(store: ObjectStore, keys: list[tuple[str, str]]) -> list[pd.DataFrame]:
+def _read_days(store: ObjectStore, keys: list[tuple[str, str | None]]) -> list[pd.DataFrame]:
     """Read one Parquet object per day, with a ``date`` column; days whose object does not exist are skipped."""
     frames = []
     for day, key in keys:
+        if key is None:
+            continue
         try:
             frames.append(store.read_parquet(key).assign(date=day))
         except NotFoundError:  # one request per day: no separate existence check

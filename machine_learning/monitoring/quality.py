@@ -1,7 +1,7 @@
 """Live quality from labels: how well production (and a shadow candidate) scored on labelled days.
 
 Labels arrive late, a week at a time. When they do, the predictions stored for those days are joined with them:
-``predictions/date=D/predictions.parquet`` (production's answers, with the version that gave them) and
+``predictions/date=D/run=<id>/predictions.parquet`` (production's answers, with the version that gave them) and
 ``predictions/date=D/shadow/v<N>.parquet`` (a candidate scored beside production, never served). A model is only
 judged on days newer than its own training data (``trained_until``), so a retrained model is never credited for
 players it learned from.
@@ -64,9 +64,11 @@ class QualityDecision:
     changed_since: str | None = None  # the first labelled day of the window on which accuracy dropped
 
 
-def predictions_key(settings: Settings, day: str) -> str:
-    """Key of production's predictions of a day (written by batch inference)."""
-    return f"{settings.s3_prefix}/predictions/date={day}/predictions.parquet"
+def predictions_key(store: ObjectStore, settings: Settings, day: str) -> str | None:
+    """Key of production's predictions of a day (of the batch run that the day's manifest names)."""
+    from machine_learning.inference.daily import day_table_key
+
+    return day_table_key(store, settings, day, "predictions")
 
 
 def shadow_key(settings: Settings, day: str, version: str) -> str:
@@ -92,10 +94,12 @@ def load_live_predictions(store: ObjectStore, settings: Settings, days: list[str
     frames = []
     for day in sorted(set(labels["date"])):
         truth = labels.loc[labels["date"] == day, [ID_COLUMN, LABEL_COLUMN]]
-        sources = [(PRODUCTION_ROLE, predictions_key(settings, day))]
+        sources = [(PRODUCTION_ROLE, predictions_key(store, settings, day))]
         shadows = store.list_keys(f"{settings.s3_prefix}/predictions/date={day}/shadow/")
         sources += [(SHADOW_ROLE, key) for key in shadows if _SHADOW_KEY.search(key)]
         for role, key in sources:
+            if key is None:
+                continue
             try:
                 scored = store.read_parquet(key)[[ID_COLUMN, PREDICTION_COLUMN, "model_version"]]
             except NotFoundError:

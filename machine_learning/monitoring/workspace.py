@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from machine_learning.data.schema import LABELS
+from machine_learning.monitoring.snapshots import set_aside_damaged_snapshots
 from machine_learning.settings import Settings
 from machine_learning.training.train import PREDICTION_COLUMN
 
@@ -122,6 +123,8 @@ def open_project(settings: Settings) -> OpenProject:
     location, title = workspace_location(settings), settings.game_title
     dashboard = build_dashboard(title)
     with lock_workspace(location):
+        for line in set_aside_damaged_snapshots(location):  # one damaged file must not stop every report
+            print(f"warning: {line}")
         workspace = Workspace.create(location)
         project = find_project(workspace, title)
         if project is None:

@@ -153,6 +153,9 @@ def write_manifest(
     path = Path(location)
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_name(f".{path.name}.partial")
-    staged.write_bytes(data)
-    staged.replace(path)
+    try:
+        staged.write_bytes(data)
+        staged.replace(path)
+    finally:
+        staged.unlink(missing_ok=True)  # a full disk leaves nothing half-written behind
     return str(path)

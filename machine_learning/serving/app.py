@@ -24,11 +24,13 @@ from fastapi.security import APIKeyHeader
 from fastapi_offline import FastAPIOffline
 
 from machine_learning.errors import ConfigurationError
+from machine_learning.health import DependencyMonitor
 from machine_learning.inference.fast_model import TREE_WALK_MAX_ROWS
 from machine_learning.serving.bulk import InvalidRequestError, decode_request, encode_predictions
 from machine_learning.serving.provider import Provider, ServingModel, build_provider
 from machine_learning.serving.schemas import (
     EXAMPLE_REQUEST,
+    DependencyHealth,
     ErrorResponse,
     Health,
     ModelVersion,
@@ -50,12 +52,13 @@ _REQUEST_BODY = {
 }
 
 
-def create_app(settings: Settings, provider: Provider) -> FastAPI:
+def create_app(settings: Settings, provider: Provider, dependencies: DependencyMonitor | None = None) -> FastAPI:
     """Build the serving API.
 
     Args:
         settings: Token, body-size limit and model name.
         provider: Supplies the current model; started and stopped with the app.
+        dependencies: Checks MLflow and S3 for ``/health``; by default those of ``settings``.
 
     Returns:
         The FastAPI application.
@@ -82,6 +85,7 @@ def create_app(settings: Settings, provider: Provider) -> FastAPI:
     app = FastAPIOffline(title="Player engagement", version="1", lifespan=lifespan, redoc_url=None)
     app.add_exception_handler(RequestValidationError, _invalid_input)
     _add_routes(app, provider, _token_check(settings.serving_token), settings.serving_max_body_bytes)
+    _add_health(app, provider, dependencies or DependencyMonitor(settings))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -145,19 +149,26 @@ def _add_routes(app: FastAPI, provider: Provider, require_token: Any, max_bytes:
             predictor=model.predictor.kind,
         )
 
+
+def _add_health(app: FastAPI, provider: Provider, dependencies: DependencyMonitor) -> None:
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     async def health() -> JSONResponse:
-        """200 when a model serves, else 503 ('no model'); also the last reload error, if any."""
+        """200 when a model serves ('degraded' when MLflow or S3 is unreachable), else 503 ('no model')."""
         status = provider.status()
         model = status.model
+        reached = await run_in_threadpool(dependencies.check)
+        degraded = not all(one.reachable for one in reached)
         body = Health(
-            status="ok" if model else "no model",
+            status=("degraded" if degraded else "ok") if model else "no model",
             model_name=model.name if model else status.model_name,
             model_version=model.version if model else None,
             loaded_at=model.loaded_at.isoformat() if model else None,
             last_check_at=status.last_check_at.isoformat() if status.last_check_at else None,
             last_reload_error=status.last_error,
             reloading=status.loading,
+            dependencies={
+                one.name: DependencyHealth(reachable=one.reachable, detail=one.detail, url=one.url) for one in reached
+            },
         )
         return JSONResponse(body.model_dump(), status_code=200 if model else 503)
 

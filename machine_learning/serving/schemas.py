@@ -115,18 +115,27 @@ class ModelVersion(BaseModel):
     )
 
 
+class DependencyHealth(BaseModel):
+    """Whether serving reaches one service it needs for new versions (the model in memory serves without)."""
+
+    reachable: bool
+    detail: str
+    url: str
+
+
 class Health(BaseModel):
     """Whether the API can score, what it serves and how the last reload went."""
 
     model_config = ConfigDict(protected_namespaces=())
 
-    status: Literal["ok", "no model"]
+    status: Literal["ok", "degraded", "no model"]
     model_name: str
     model_version: str | None = None
     loaded_at: str | None = None
     last_check_at: str | None = None
     last_reload_error: str | None = None
     reloading: str | None = None
+    dependencies: dict[str, DependencyHealth] = {}
 
 
 class Problem(BaseModel):

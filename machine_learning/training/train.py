@@ -116,8 +116,14 @@ def train_candidate(
         The run's outcome; ``passed_gate`` says whether the model may be registered.
 
     """
+    from machine_learning.health import require_mlflow
+    from machine_learning.training.orphans import close_orphan_runs, owner_tags
+
+    require_mlflow(settings)  # seconds, not minutes of retries, when MLflow is down
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(settings.experiment_name)
+    for line in close_orphan_runs(mlflow.MlflowClient(settings.mlflow_tracking_uri), settings.experiment_name):
+        print(line)
     split = split_training_data(frame, settings)
     x_train, y_train = split.train[list(FEATURE_COLUMNS)], split.train[LABEL_COLUMN]
     weights = recency_weights(split.train, settings.retraining_base_weight, settings.retraining_half_life_days)
@@ -132,6 +138,7 @@ def train_candidate(
             mlflow.set_tags(
                 {"data_fingerprint": fingerprint, "code_version": version, "game_title": settings.game_title}
                 | ({"trained_until": until} if until else {})
+                | owner_tags()
             )
             mlflow.log_params(
                 {"split_seed": split.seed, "test_size": settings.test_size, "train_rows": len(split.train)}

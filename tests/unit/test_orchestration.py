@@ -82,3 +82,36 @@ def test_the_client_needs_credentials():
 )
 def test_log_lines_are_parsed_leniently(line, expected):
     assert _parse_log_line(line) == expected
+
+
+class DroppingMage(FakeMage):
+    """Mage accepts the first run but never starts a block of it; the second run completes."""
+
+    def __init__(self) -> None:
+        super().__init__(["completed"])
+        self.cancelled: list[int] = []
+
+    def start_run(self, trigger: dict, variables: dict) -> int:
+        self.started.append((trigger, dict(variables)))
+        return 40 + len(self.started)
+
+    def get_run(self, run_id: int) -> dict:
+        if run_id == 41:
+            return {"id": 41, "status": "running", "block_runs": [{"block_uuid": "a", "status": "initial"}]}
+        return {"id": run_id, "status": "completed", "block_runs": [{"block_uuid": "a", "status": "completed"}]}
+
+    def cancel_run(self, run_id: int) -> None:
+        self.cancelled.append(run_id)
+
+
+def test_a_run_that_mage_never_starts_is_cancelled_and_started_once_more(monkeypatch):
+    clock = iter(range(0, 10_000, 30))  # each look at the clock is 30 s later
+    monkeypatch.setattr("machine_learning.orchestration.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("machine_learning.orchestration.time.sleep", lambda _: None)
+    mage, progress = DroppingMage(), []
+
+    run = run_pipeline(mage, "training", timeout=3600, on_progress=progress.append)
+
+    assert run.run_id == 42 and run.status == "completed"
+    assert mage.cancelled == [41] and len(mage.started) == 2
+    assert any("Mage started none of its blocks" in line and "started it again" in line for line in progress)

@@ -141,6 +141,11 @@ class FakeS3:
         self.objects.pop((Bucket, Key), None)
         return {}
 
+    def delete_objects(self, Bucket: str, Delete: dict) -> dict:
+        for item in Delete["Objects"]:
+            self.objects.pop((Bucket, item["Key"]), None)
+        return {}
+
     def get_object(self, Bucket: str, Key: str) -> dict:
         if (Bucket, Key) not in self.objects:
             raise _client_error("NoSuchKey", "GetObject")

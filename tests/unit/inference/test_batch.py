@@ -132,10 +132,10 @@ def test_a_missing_input_is_reported(model, tmp_path):
 
 
 def test_daily_locations_are_partitioned_by_date():
-    source, outputs = daily_batch_locations(Settings(game_title="my-game", s3_bucket="bkt"), "2026-11-23")
+    source, outputs = daily_batch_locations(Settings(game_title="my-game", s3_bucket="bkt"), "2026-11-23", "r1")
     assert source == "s3://bkt/my-game/batches/date=2026-11-23/players.csv"
-    assert outputs.predictions == "s3://bkt/my-game/predictions/date=2026-11-23/predictions.parquet"
-    assert outputs.current == "s3://bkt/my-game/monitoring/current/date=2026-11-23/current.parquet"
+    assert outputs.predictions == "s3://bkt/my-game/predictions/date=2026-11-23/run=r1/predictions.parquet"
+    assert outputs.current == "s3://bkt/my-game/monitoring/current/date=2026-11-23/run=r1/current.parquet"
 
 
 @pytest.mark.parametrize(
@@ -287,3 +287,26 @@ def test_overwrite_allows_an_existing_output_but_never_the_input(tmp_path):
     check_batch_outputs(str(tmp_path / "in.csv"), _outputs(tmp_path), None, True)
     with pytest.raises(InvalidInputError, match="is the input"):
         check_batch_outputs(str(tmp_path / "in.csv"), BatchOutputs(predictions=str(tmp_path / "in.csv")), None, True)
+
+
+def test_a_full_disk_keeps_the_old_output_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    from machine_learning.inference.batch import publish_file
+
+    target = tmp_path / "predictions.csv"
+    target.write_text("old\n")
+    finished = tmp_path / "finished.csv"
+    finished.write_text("new\n" * 1000)
+
+    def copy_until_full(source, destination):
+        with open(destination, "w") as handle:
+            handle.write("ne")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", copy_until_full)
+    with pytest.raises(OSError, match="No space left"):
+        publish_file(finished, str(target), None)
+    assert target.read_text() == "old\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["finished.csv", "predictions.csv"]

@@ -1,4 +1,6 @@
+import errno
 import json
+import pathlib
 
 import pytest
 
@@ -44,3 +46,17 @@ def test_the_alias_pointer_is_plain_json(settings, monkeypatch, tmp_path):
     resolve_version(object(), settings)
     pointer = tmp_path / "cache" / settings.model_name / "aliases" / "production.json"
     assert json.loads(pointer.read_text()) == {"version": "2"}
+
+
+def test_a_read_only_cache_still_resolves_and_leaves_no_partial_file(settings, monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(model_module, "mlflow_reachable", lambda _s: True)
+    monkeypatch.setattr(model_module, "get_alias_version", lambda *_a: VersionInfo(settings.model_name, "5", "run"))
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(pathlib.Path, "write_text", read_only)  # a cache mounted read-only in a container
+
+    assert resolve_version(object(), settings) == "5"
+    assert "could not remember production = v5 in the model cache (Read-only file system)" in caplog.text
+    assert not list((tmp_path / "cache").rglob("*.partial"))

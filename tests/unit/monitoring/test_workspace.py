@@ -195,3 +195,18 @@ def test_the_workspace_folder_is_created_and_home_expanded(monkeypatch, tmp_path
 
 def test_refreshing_a_ui_that_is_not_running_is_harmless(settings):
     assert refresh_ui(settings, str(stable_uuid("project", "space-race"))) is False
+
+
+def test_a_truncated_snapshot_is_set_aside_by_name_and_blocks_nothing(settings, players, capsys):
+    kept = add_snapshot(settings, drift_suite(players, DAYS[0]))
+    damaged_id = add_snapshot(settings, drift_suite(players, DAYS[1]))
+    folder = Path(workspace_location(settings))
+    damaged = next(folder.glob(f"*/snapshots/{damaged_id}.json"))
+    damaged.write_bytes(damaged.read_bytes()[:400])  # a run killed while Evidently wrote the file in place
+
+    snapshots = [str(s.id) for s in open_project(settings).project.list_snapshots()]  # raised before
+
+    assert snapshots == [kept]
+    assert f"damaged Evidently snapshot {damaged} (400 bytes, not whole JSON) moved to" in capsys.readouterr().out
+    assert (folder / "damaged" / damaged.parent.parent.name / damaged.name).exists()
+    assert add_snapshot(settings, drift_suite(players, DAYS[1])) == damaged_id  # the rerun writes the day again

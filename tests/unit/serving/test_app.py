@@ -8,6 +8,7 @@ from serving_helpers import TOKEN, FakeProvider, json_players, tiny_model
 
 from machine_learning.data.schema import LABELS
 from machine_learning.errors import ConfigurationError
+from machine_learning.health import Dependency
 from machine_learning.inference.predict import predict_players
 from machine_learning.serving.app import create_app
 from machine_learning.serving.provider import prepare_model
@@ -151,15 +152,41 @@ def test_a_missing_or_wrong_token_is_a_401(client, headers, path):
     assert "X-API-Token" in response.json()["detail"]
 
 
-def test_model_version_and_health_describe_the_serving_model(client):
-    version = client.get("/model-version", headers=AUTH)
-    health = client.get("/health")
+class FakeDependencies:
+    def __init__(self, mlflow_up: bool) -> None:
+        self.mlflow_up = mlflow_up
+
+    def check(self) -> list[Dependency]:
+        detail = "ok" if self.mlflow_up else "not reachable: [Errno 111] Connection refused"
+        return [
+            Dependency("mlflow", "http://127.0.0.1:1/health", self.mlflow_up, detail, 0.0),
+            Dependency("s3", "http://127.0.0.1:2", True, "ok", 0.0),
+        ]
+
+
+def test_model_version_and_health_describe_the_serving_model(settings, provider):
+    with TestClient(create_app(settings, provider, FakeDependencies(mlflow_up=True))) as client:
+        version = client.get("/model-version", headers=AUTH)
+        health = client.get("/health")
     assert version.status_code == 200 and health.status_code == 200
     assert version.json()["model_version"] == "3"
     assert version.json()["predictor"] == "numpy"
     assert health.json()["status"] == "ok"
+    assert health.json()["dependencies"]["mlflow"]["reachable"] is True
     assert health.json()["loaded_at"] == version.json()["loaded_at"]
     assert health.json()["last_reload_error"] is None
+
+
+def test_health_says_which_dependency_is_unreachable_while_the_model_serves(settings, provider):
+    with TestClient(create_app(settings, provider, FakeDependencies(mlflow_up=False))) as client:
+        health = client.get("/health")
+        assert predict(client, json_players(1)).status_code == 200  # the model in memory still serves
+    assert health.status_code == 200 and health.json()["status"] == "degraded"
+    assert health.json()["dependencies"]["mlflow"] == {
+        "reachable": False,
+        "detail": "not reachable: [Errno 111] Connection refused",
+        "url": "http://127.0.0.1:1/health",
+    }
 
 
 def test_without_a_model_health_predict_and_model_version_are_503(settings):
