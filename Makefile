@@ -14,7 +14,7 @@ CHECKOV_STAMP := $(CHECKOV)/.installed
 STACK_ENV := $(LOCAL)/stack/stack.env
 RUN := set -a && . $(STACK_ENV) && set +a &&
 
-.PHONY: help setup up down status demo test test-unit lint format bench-train bench-batch bench-drift bench-online bench-serve bench-loop bench-scale triggers-clean lock clean distclean deploy-check destroy
+.PHONY: help setup up down status demo test test-unit test-faults lint format bench-train bench-batch bench-drift bench-online bench-serve bench-loop bench-scale triggers-clean lock clean distclean deploy-check destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ test: setup ## unit, integration (live local servers) and end-to-end (mage run) 
 
 test-unit: setup ## unit tests only (no servers)
 	@$(APP)/bin/python -m pytest tests/unit -q
+
+test-faults: setup ## the fault tier alone: kills S3 and MLflow of a stack of its own mid-run (a few minutes)
+	@$(APP)/bin/python -m pytest tests/faults -q -m faults
 
 lint: setup $(CHECKOV_STAMP) ## ruff (lint + format check), mypy, and the offline checks of terraform/ and docker/
 	@$(APP)/bin/ruff check .

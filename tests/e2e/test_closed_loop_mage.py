@@ -15,6 +15,7 @@ import pytest
 
 from machine_learning.data.prepare import load_prepared_players, prepare_players
 from machine_learning.data.schema import FEATURE_COLUMNS
+from machine_learning.inference.daily import day_table_key
 from machine_learning.monitoring.decision import decision_key
 from machine_learning.orchestration import MageClient
 from machine_learning.registry import PRODUCTION, get_alias_version, register_candidate
@@ -101,16 +102,13 @@ def test_a_concept_change_is_caught_by_live_quality_and_the_retrained_model_reco
     # On a new drifted day the new production is clearly better than the old one on the same players.
     monday = loop.run_day(MONDAY, "session_length=0.6", seed=3)
     truth = loop.services.store.read_parquet(truth_key(loop.settings, MONDAY))
-    served = loop.services.store.read_parquet(
-        f"{loop.settings.s3_prefix}/predictions/date={MONDAY}/predictions.parquet"
-    )
+    store = loop.services.store
+    served = store.read_parquet(day_table_key(store, loop.settings, MONDAY, "predictions") or "")
     assert set(served["model_version"].astype(str)) == {production_after.version}
     joined = served.merge(truth, on="PlayerID")
     new_accuracy = (joined["predicted_engagement"] == joined["EngagementLevel"]).mean()
     old_model = load_model_version(loop.settings, production_before.version)
-    players = loop.services.store.read_parquet(
-        f"{loop.settings.s3_prefix}/monitoring/current/date={MONDAY}/current.parquet"
-    )
+    players = store.read_parquet(day_table_key(store, loop.settings, MONDAY, "current") or "")
     old = pd.DataFrame({"PlayerID": players["PlayerID"], "old": old_model.predict(players[list(FEATURE_COLUMNS)])})
     old_accuracy = (joined.merge(old, on="PlayerID").eval("old == EngagementLevel")).mean()
     assert new_accuracy > old_accuracy + 0.15, (new_accuracy, old_accuracy)

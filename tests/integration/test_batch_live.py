@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from machine_learning.inference.batch import daily_batch_locations, run_daily_batch
+from machine_learning.inference.daily import day_table_key
 from machine_learning.inference.model import ModelUnavailableError, load_production_model
 from machine_learning.services import connect
 from machine_learning.settings import Settings, load_settings
@@ -37,14 +38,15 @@ def test_the_daily_batch_is_scored_by_the_production_model(
     store = connect(settings).store
     batch = sample_players(shipped_players, 800, seed=9).drop(columns=["EngagementLevel"])
     batch.loc[0, "SessionsPerWeek"] = "-4"
-    source, outputs = daily_batch_locations(settings, "2026-11-23")
+    source, _ = daily_batch_locations(settings, "2026-11-23")
     store.write_bytes(source.split("/", 3)[3], batch.to_csv(index=False).encode())
 
     result = run_daily_batch(settings, "2026-11-23")
 
-    predictions = store.read_parquet(outputs.predictions.split("/", 3)[3])
-    quarantine = store.read_parquet(outputs.quarantine.split("/", 3)[3])
-    current = store.read_parquet(outputs.current.split("/", 3)[3])
+    predictions, quarantine, current = (
+        store.read_parquet(day_table_key(store, settings, "2026-11-23", table) or "")
+        for table in ("predictions", "quarantine", "current")
+    )
     assert result["model_version"] == production
     assert predictions["PlayerID"].astype(str).tolist() == batch["PlayerID"].iloc[1:].tolist()
     assert quarantine["PlayerID"].tolist() == [batch.loc[0, "PlayerID"]]

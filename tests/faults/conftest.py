@@ -1,0 +1,89 @@
+"""The fault tier: a stack of its own (SeaweedFS as S3, MLflow) whose servers the tests stop and start again.
+
+Servers are stopped the way ``make down`` stops them, by their process group (``scripts/stack.py``), never by
+name, so nothing outside this stack is touched. Each test gets a title of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from machine_learning.data.prepare import load_prepared_players, prepare_players
+from machine_learning.services import connect
+from machine_learning.settings import Settings, load_settings
+from tests.conftest import ROOT, free_port, sample_players
+
+
+@dataclass
+class FaultStack:
+    """A running S3 + MLflow pair that a test may kill and restart."""
+
+    env: dict[str, str]
+    state: Path
+
+    def stack(self, action: str, components: str) -> str:
+        """Run ``stack.py <action> --components <components>`` for this stack; return its output."""
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "stack.py"), action, "--components", components],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def kill(self, component: str) -> None:
+        """Stop one server by its process group, as a crash would leave it: gone."""
+        self.stack("down", component)
+
+    def restart(self, component: str) -> None:
+        """Start a stopped server again on the same ports and state."""
+        self.stack("up", component)
+
+
+@pytest.fixture(scope="session")
+def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    state = tmp_path_factory.mktemp("fault-stack")
+    base = {**os.environ, "LOCAL_STATE_DIR": str(state), "S3_SERVER": "seaweedfs", "S3_BUCKET": "mlops-faults"}
+    base |= {"S3_PORT": str(free_port()), "MLFLOW_PORT": str(free_port())}
+    stack = FaultStack(base, state)
+    stack.stack("up", "s3,mlflow")
+    try:
+        printed = stack.stack("env", "s3,mlflow")
+        exported = dict(line[len("export ") :].split("=", 1) for line in printed.splitlines() if "=" in line)
+        stack.env = {**base, **exported, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+        yield stack
+    finally:
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "stack.py"), "down", "--components", "s3,mlflow"],
+            env=stack.env,
+            capture_output=True,
+            check=False,
+        )
+
+
+@pytest.fixture
+def settings(fault_stack: FaultStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    for key, value in fault_stack.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GAME_TITLE", f"fault-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
+    monkeypatch.setenv("EVIDENTLY_WORKSPACE", str(tmp_path / "evidently"))
+    return load_settings().with_overrides({"min_accuracy": 0.3})
+
+
+@pytest.fixture
+def prepared(settings: Settings, shipped_players: pd.DataFrame) -> pd.DataFrame:
+    store = connect(settings).store
+    prepare_players(sample_players(shipped_players, 3000), store, settings, "fault-sample")
+    return load_prepared_players(store, settings)
