@@ -72,18 +72,51 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
         )
 
 
+def _title_settings(stack: FaultStack, monkeypatch: pytest.MonkeyPatch, title: str, folder: Path) -> Settings:
+    for key, value in stack.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GAME_TITLE", title)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(folder / "model-cache"))
+    monkeypatch.setenv("EVIDENTLY_WORKSPACE", str(folder / "evidently"))
+    return load_settings().with_overrides({"min_accuracy": 0.3})
+
+
+def _prepare(settings: Settings, players: pd.DataFrame) -> pd.DataFrame:
+    store = connect(settings).store
+    prepare_players(sample_players(players, 3000), store, settings, "fault-sample")
+    return load_prepared_players(store, settings)
+
+
 @pytest.fixture
 def settings(fault_stack: FaultStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
-    for key, value in fault_stack.env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("GAME_TITLE", f"fault-{uuid.uuid4().hex[:8]}")
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
-    monkeypatch.setenv("EVIDENTLY_WORKSPACE", str(tmp_path / "evidently"))
-    return load_settings().with_overrides({"min_accuracy": 0.3})
+    """A title of the test's own."""
+    return _title_settings(fault_stack, monkeypatch, f"fault-{uuid.uuid4().hex[:8]}", tmp_path)
 
 
 @pytest.fixture
 def prepared(settings: Settings, shipped_players: pd.DataFrame) -> pd.DataFrame:
-    store = connect(settings).store
-    prepare_players(sample_players(shipped_players, 3000), store, settings, "fault-sample")
-    return load_prepared_players(store, settings)
+    return _prepare(settings, shipped_players)
+
+
+@pytest.fixture(scope="session")
+def _shared_title(
+    fault_stack: FaultStack, tmp_path_factory: pytest.TempPathFactory, shipped_players: pd.DataFrame
+) -> tuple[str, Path, pd.DataFrame]:
+    from tests.integration.conftest import train_register_select
+
+    title, folder = f"fault-shared-{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("shared-title")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        settings = _title_settings(fault_stack, monkeypatch, title, folder)
+        prepared = _prepare(settings, shipped_players)
+        assert train_register_select(settings, prepared)[1]
+    return title, folder, prepared
+
+
+@pytest.fixture
+def shared(fault_stack: FaultStack, monkeypatch: pytest.MonkeyPatch, _shared_title) -> tuple[Settings, pd.DataFrame]:
+    """A title with a model in production, trained once for the tests that only score or fail with it.
+
+    Tests using it must not change its production model, and write days of their own.
+    """
+    title, folder, prepared = _shared_title
+    return _title_settings(fault_stack, monkeypatch, title, folder), prepared

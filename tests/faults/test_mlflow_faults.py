@@ -16,13 +16,12 @@ from machine_learning.serving.provider import build_provider
 from machine_learning.training.orphans import CLOSED_TAG
 from machine_learning.training.train import train_candidate
 from tests.conftest import ROOT
-from tests.integration.conftest import train_register_select
 
 pytestmark = pytest.mark.faults
 
 
-def test_with_mlflow_down_training_fails_in_seconds_and_serving_reports_it(settings, prepared, fault_stack):
-    assert train_register_select(settings, prepared)[1]
+def test_with_mlflow_down_training_fails_in_seconds_and_serving_reports_it(shared, fault_stack):
+    settings, prepared = shared
     serving = settings.with_overrides({"serving_token": "fault-token", "serving_reload_seconds": 0.5})
     with TestClient(create_app(serving, build_provider(serving))) as client:
         deadline = time.monotonic() + 120
@@ -51,7 +50,8 @@ def test_with_mlflow_down_training_fails_in_seconds_and_serving_reports_it(setti
     assert answer.status_code == 200  # the model in memory keeps serving
 
 
-def test_a_killed_training_leaves_no_run_running_after_the_next_training(settings, prepared, fault_stack):
+def test_a_killed_training_leaves_no_run_running_after_the_next_training(shared, fault_stack):
+    settings, prepared = shared
     code = (
         "import os, signal, mlflow\n"
         "from machine_learning.settings import load_settings\n"
