@@ -40,10 +40,14 @@ def _promote(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _rollback(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.locks import title_lock
     from machine_learning.registry import rollback_production
+    from machine_learning.selection import SELECTION_LOCK
     from machine_learning.services import connect
 
-    version = rollback_production(connect(settings).mlflow, settings)
+    services = connect(settings)
+    with title_lock(services.store, settings, SELECTION_LOCK):  # never in the middle of a model selection
+        version = rollback_production(services.mlflow, settings)
     print(f"rolled back: {version.name} v{version.version} is in production again")
 
 

@@ -89,6 +89,9 @@ def test_a_concept_change_is_caught_by_live_quality_and_the_retrained_model_reco
     assert drifted["drift_detected"] and any("AvgSessionDurationMinutes" in r for r in drifted["test_reasons"])
     waited = loop.mlops("decision", "--date", SUNDAY, "--wait")
     assert f"retraining run {drifted['retraining_run_id']} completed" in waited
+    # The run carries the night's idempotency key: a monitoring rerun after a crash finds it instead of retriggering.
+    key = f"{loop.settings.game_title}:{SUNDAY}:retraining"
+    assert loop.mage.find_run("retraining", "trigger_key", key) == drifted["retraining_run_id"]
 
     # Retrained on the processed data plus the week's labels, and promoted on recent players the same night.
     candidate = get_alias_version(loop.services.mlflow, loop.settings, "candidate")
