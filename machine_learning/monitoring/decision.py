@@ -157,67 +157,52 @@ def apply_decision(
     from machine_learning.locks import title_lock
 
     with title_lock(store, settings, MONITORING_LOCK):
-        return _apply_decision(
-            store, settings, result, quality, model_version, start_retraining, extra, find_retraining
+        state = load_state(store, settings)
+        variables = {"batch_date": result.day, "reason": quality.reason}
+        variables |= {"changed_since": quality.changed_since} if quality.changed_since else {}
+        started_now = None  # a run this night started for an earlier trigger that never reached the orchestrator
+        if state.trigger_key and state.last_retraining_run is None:
+            state, started_now = _reconcile_trigger(
+                store, settings, state, result.day, variables, start_retraining, find_retraining
+            )
+        decision = decide_trigger(
+            quality.needed, state, result.day, settings.retraining_cooldown_days, quality.expected_accuracy
         )
-
-
-def _apply_decision(
-    store: ObjectStore,
-    settings: Settings,
-    result: DriftTestResult,
-    quality: QualityDecision,
-    model_version: str,
-    start_retraining: Callable[[dict[str, Any]], int],
-    extra: dict[str, Any] | None,
-    find_retraining: Callable[[str], int | None] | None,
-) -> dict[str, Any]:
-    state = load_state(store, settings)
-    variables = {"batch_date": result.day, "reason": quality.reason}
-    variables |= {"changed_since": quality.changed_since} if quality.changed_since else {}
-    started_now = None  # a run this night started for an earlier trigger that never reached the orchestrator
-    if state.trigger_key and state.last_retraining_run is None:
-        state, started_now = _reconcile_trigger(
-            store, settings, state, result.day, variables, start_retraining, find_retraining
-        )
-    decision = decide_trigger(
-        quality.needed, state, result.day, settings.retraining_cooldown_days, quality.expected_accuracy
-    )
-    new_state = decision.state
-    triggered_tonight = state.last_triggered == result.day  # this night ran before and started retraining
-    run_id = state.last_retraining_run if triggered_tonight else started_now
-    if decision.trigger:
-        key = retraining_trigger_key(settings, result.day)
-        new_state = dataclasses.replace(new_state, trigger_key=key)
-        _write_state(store, settings, state, new_state, result.day)  # record first: a rerun finds the key
-        run_id = start_retraining(variables | {"trigger_key": key})
-        new_state = dataclasses.replace(new_state, last_retraining_run=run_id)
-    record = {
-        "day": result.day,
-        "model_version": model_version,
-        "retraining_needed": bool(quality.needed),
-        "retraining_triggered": decision.trigger or triggered_tonight or started_now is not None,
-        "retraining_run_id": run_id,
-        "reason": f"{quality.reason} -> {decision.reason}",
-        "quality_reason": quality.reason,
-        "live_accuracy": quality.live_accuracy,
-        "expected_accuracy": quality.expected_accuracy,
-        "live_rows": quality.rows,
-        "changed_since": quality.changed_since,
-        "drift_detected": result.decision.needed,
-        "drift_warning": _drift_warning(result),
-        "test_reasons": list(result.decision.reasons),
-        "share_of_drifted_columns": result.decision.share_of_drifted_columns,
-        "drifted_columns": list(result.decision.drifted_columns),
-        "reference_rows": result.reference_rows,
-        "current_rows": result.current_rows,
-        "seconds": result.seconds,
-        "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        **(extra or {}),
-    }
-    store.write_json(decision_key(settings, result.day), record)
-    _write_state(store, settings, state, new_state, result.day)
-    return record
+        new_state = decision.state
+        triggered_tonight = state.last_triggered == result.day  # this night ran before and started retraining
+        run_id = state.last_retraining_run if triggered_tonight else started_now
+        if decision.trigger:
+            key = retraining_trigger_key(settings, result.day)
+            new_state = dataclasses.replace(new_state, trigger_key=key)
+            _write_state(store, settings, state, new_state, result.day)  # record first: a rerun finds the key
+            run_id = start_retraining(variables | {"trigger_key": key})
+            new_state = dataclasses.replace(new_state, last_retraining_run=run_id)
+        record = {
+            "day": result.day,
+            "model_version": model_version,
+            "retraining_needed": bool(quality.needed),
+            "retraining_triggered": decision.trigger or triggered_tonight or started_now is not None,
+            "retraining_run_id": run_id,
+            "reason": f"{quality.reason} -> {decision.reason}",
+            "quality_reason": quality.reason,
+            "live_accuracy": quality.live_accuracy,
+            "expected_accuracy": quality.expected_accuracy,
+            "live_rows": quality.rows,
+            "changed_since": quality.changed_since,
+            "drift_detected": result.decision.needed,
+            "drift_warning": _drift_warning(result),
+            "test_reasons": list(result.decision.reasons),
+            "share_of_drifted_columns": result.decision.share_of_drifted_columns,
+            "drifted_columns": list(result.decision.drifted_columns),
+            "reference_rows": result.reference_rows,
+            "current_rows": result.current_rows,
+            "seconds": result.seconds,
+            "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **(extra or {}),
+        }
+        store.write_json(decision_key(settings, result.day), record)
+        _write_state(store, settings, state, new_state, result.day)
+        return record
 
 
 def _reconcile_trigger(
