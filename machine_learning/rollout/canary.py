@@ -42,7 +42,9 @@ def read_challenger_config(info: VersionInfo, settings: Settings) -> ChallengerC
 
 
 def start_canary(audit: AuditLog, settings: Settings, version: str, share: float, mode: str) -> ChallengerConfig:
-    """Make a version the challenger with a share of players; a challenger already running is stopped first.
+    """Make a version the challenger with a share of players; another challenger already running is stopped.
+
+    Starting the running challenger again changes its share or mode in place.
 
     Args:
         audit: The audit log (and its MLflow client).
@@ -67,12 +69,13 @@ def start_canary(audit: AuditLog, settings: Settings, version: str, share: float
         raise InvalidInputError("nothing is in production: a canary needs a production model to compare with")
     if production.version == info.version:
         raise InvalidInputError(f"v{info.version} is in production: a challenger must be another version")
-    state = info.tags.get(STATE_TAG)
+    running = get_alias_version(audit.client, settings, CHALLENGER)
+    again = running is not None and running.version == info.version  # a new share or mode for the same canary
+    state = info.tags.get(BEFORE_TAG) if again else info.tags.get(STATE_TAG)
     transition = decide_transition(settings.promotion_policy, state, START_CANARY, info.version)
     if not transition.allowed:
         raise InvalidInputError(transition.reason)
-    running = get_alias_version(audit.client, settings, CHALLENGER)
-    if running is not None:
+    if running is not None and not again:
         stop_canary(audit, settings, f"replaced by v{info.version}")
     client, name = audit.client, settings.model_name
     client.set_model_version_tag(name, info.version, SHARE_TAG, repr(share))

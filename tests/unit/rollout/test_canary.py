@@ -62,6 +62,15 @@ def test_bad_canaries_are_refused_and_nothing_moves(audit, settings, version, sh
     assert audit.history() == []
 
 
+def test_starting_the_running_canary_again_changes_its_share_and_mode(audit, settings):
+    start_canary(audit, settings, "2", 0.1, "canary")
+    start_canary(audit, settings, "2", 1.0, "shadow")
+    config = read_challenger_config(get_alias_version(audit.client, settings, CHALLENGER), settings)
+    assert (config.share, config.mode) == (1.0, "shadow")
+    stop_canary(audit, settings, "done")
+    assert audit.client.versions["2"].tags[STATE_TAG] == "registered"
+
+
 def test_a_rejected_version_cannot_become_the_canary(audit, settings):
     reject_version(audit, settings, "2", "no")
     with pytest.raises(InvalidInputError, match="was rejected"):
