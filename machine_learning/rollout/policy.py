@@ -57,7 +57,8 @@ def decide_transition(policy: str, state: str | None, action: str, version: str)
     current = state or REGISTERED
     name = f"v{version}"
     if current == REJECTED and action != REJECT:
-        return Transition(False, None, f"{name} was rejected: a rejected version cannot {action}; train a new one")
+        refused = _REFUSED[action]
+        return Transition(False, None, f"{name} was rejected: a rejected version cannot {refused}; train a new one")
     if current == PRODUCTION_STATE and action != PROMOTE:
         return Transition(False, None, f"{name} is in production already ('mlops rollback' takes it out)")
     handler = _HANDLERS[action]
@@ -104,6 +105,12 @@ def _start_canary(policy: str, current: str, name: str) -> Transition:
     return Transition(True, CANARY, f"{name} starts as the challenger ({current})")
 
 
+_REFUSED = {
+    PROPOSE: "be proposed",
+    APPROVE: "be approved",
+    PROMOTE: "be promoted",
+    START_CANARY: "become the challenger",
+}
 _HANDLERS = {
     PROPOSE: _propose,
     APPROVE: _approve,

@@ -113,15 +113,17 @@ class Rollout:
         self._config: ChallengerConfig | None = None
         self._withdrawn: dict[str, str] = {}
         self._stats_version: str | None = None
+        self._salts: dict[str, int] = {}  # per challenger version, set before its config is visible
         self.production_stats, self.challenger_stats = VariantStats(), VariantStats()
 
     # --- following the alias -------------------------------------------------------------------------------
     def set_config(self, config: ChallengerConfig | None) -> None:
         """Record the challenger's configuration (called by the provider's alias check); judge the figures."""
-        self._config = config
         if config is not None and config.version != self._stats_version:
+            self._salts[config.version] = split_salt(self._model_name, config.version)
             self.production_stats, self.challenger_stats = VariantStats(), VariantStats()
             self._stats_version = config.version
+        self._config = config
         self.judge()
 
     def judge(self) -> RetreatDecision | None:
@@ -152,7 +154,7 @@ class Rollout:
         model = self._provider.current()
         if model is None or model.version != config.version or config.version in self._withdrawn:
             return None
-        return Plan(model, config, split_salt(self._model_name, config.version))
+        return Plan(model, config, self._salts[config.version])
 
     def answer(
         self, plan: Plan, production: ServingModel, request: DecodedRequest

@@ -64,7 +64,7 @@ def test_under_manual_policy_a_winner_waits_for_approval_and_every_step_is_audit
     code, out, _ = run_cli(capsys, "reject", second, "--reason", "not before the tournament")
     assert code == 0 and "will not be promoted" in out
     code, _, err = run_cli(capsys, "approve", second, "--reason", "changed my mind")
-    assert code == 1 and "rejected version cannot approve" in err
+    assert code == 1 and "rejected version cannot be approved" in err
     assert get_alias_version(services.mlflow, manual, PRODUCTION).version == first
 
     code, out, _ = run_cli(capsys, "history", "--json")

@@ -68,7 +68,7 @@ def test_a_rejected_version_is_never_approved_nor_proposed_again(client, store, 
     manual = dataclasses.replace(settings, promotion_policy="manual")
     propose(client, store, manual)
     reject_version(AuditLog(client, store, manual), manual, "2", "bad on the new map")
-    with pytest.raises(InvalidInputError, match="rejected version cannot approve"):
+    with pytest.raises(InvalidInputError, match="rejected version cannot be approved"):
         approve_version(AuditLog(client, store, manual), manual, "2", "changed my mind")
     again = propose(client, store, manual)
     assert not again.promoted and "was rejected" in again.reason
