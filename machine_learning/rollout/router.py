@@ -137,6 +137,10 @@ class Rollout:
             self._withdrawn[config.version] = decision.reason
         return decision
 
+    def refresh(self) -> bool:
+        """Check the challenger alias once now (the background thread does this every reload interval)."""
+        return self._provider.refresh()
+
     def start(self) -> None:
         """Start following the challenger alias."""
         self._provider.start()
