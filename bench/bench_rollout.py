@@ -50,7 +50,7 @@ def main() -> None:
         )
         models[version] = LoadedModel("demo-game-engagement", version, fitted, cache / version)
     production = prepare_model(models["1"])
-    settings = Settings(serving_token="bench", serving_reload_seconds=3600)
+    settings = Settings(serving_token="bench", serving_reload_seconds=3600)  # noqa: S106 - no server is started
     rollouts = {}
     for mode in ("canary", "shadow"):
         info = VersionInfo("demo-game-engagement", "2", "bench", {"rollout_share": "0.1", "rollout_mode": mode})
