@@ -18,9 +18,14 @@ def _audit(settings: Settings) -> Any:
 
 
 def _approve(args: argparse.Namespace, settings: Settings) -> None:
-    from machine_learning.rollout.approval import approve_version
+    from machine_learning.locks import title_lock
+    from machine_learning.rollout.approval import approve_version, check_request
+    from machine_learning.selection import SELECTION_LOCK
 
-    version = approve_version(_audit(settings), settings, args.version, args.reason)
+    check_request(args.version, args.reason)  # refused before any lock or call
+    audit = _audit(settings)
+    with title_lock(audit.store, settings, SELECTION_LOCK):  # production moves: never amid a model selection
+        version = approve_version(audit, settings, args.version, args.reason)
     print(f"approved: {version.name} v{version.version} is in production")
 
 

@@ -171,9 +171,21 @@ def reject_version(audit: AuditLog, settings: Settings, version: str, reason: st
     return info
 
 
-def _checked(audit: AuditLog, settings: Settings, version: str, reason: str) -> VersionInfo:
+def check_request(version: str, reason: str) -> None:
+    """Refuse a version that is not a number or a blank reason, before anything is asked or locked.
+
+    Raises:
+        InvalidInputError: Either is unusable.
+
+    """
     if not reason.strip():
         raise InvalidInputError("--reason must say why (it goes into the audit log)")
+    if not version.isdigit():
+        raise InvalidInputError(f"model version must be a registered version number, got {version!r}")
+
+
+def _checked(audit: AuditLog, settings: Settings, version: str, reason: str) -> VersionInfo:
+    check_request(version, reason)
     return get_version(audit.client, settings, version)
 
 

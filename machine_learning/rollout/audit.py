@@ -80,6 +80,11 @@ class AuditLog:
         return self._client
 
     @property
+    def store(self) -> ObjectStore:
+        """The bucket the log writes to (the steps that use the log take the title's locks in it)."""
+        return self._store
+
+    @property
     def prefix(self) -> str:
         """Key prefix of the title's audit objects."""
         return f"{self._settings.s3_prefix}/audit/"

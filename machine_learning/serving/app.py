@@ -30,8 +30,8 @@ from machine_learning.serving.bulk import InvalidRequestError, decode_request, e
 from machine_learning.serving.provider import Provider, ServingModel, build_provider
 from machine_learning.serving.schemas import (
     EXAMPLE_REQUEST,
-    DependencyHealth,
     ChallengerVersion,
+    DependencyHealth,
     ErrorResponse,
     Health,
     ModelVersion,
