@@ -51,7 +51,7 @@ def rollout(settings, registry):
 
 @pytest.fixture
 def client(settings, rollout):
-    app = create_app(settings, FakeProvider(model=prepare_model(MODELS["3"])), rollout)
+    app = create_app(settings, FakeProvider(model=prepare_model(MODELS["3"])), rollout=rollout)
     with TestClient(app) as test_client:
         yield test_client
 
