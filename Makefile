@@ -14,7 +14,7 @@ CHECKOV_STAMP := $(CHECKOV)/.installed
 STACK_ENV := $(LOCAL)/stack/stack.env
 RUN := set -a && . $(STACK_ENV) && set +a &&
 
-.PHONY: help setup up down status demo test test-unit test-faults lint format bench-train bench-batch bench-drift bench-online bench-serve bench-loop bench-scale triggers-clean lock clean distclean deploy-check destroy
+.PHONY: help setup up down status demo test test-unit test-faults lint format bench-train bench-batch bench-drift bench-online bench-serve bench-rollout bench-loop bench-scale triggers-clean lock clean distclean deploy-check destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -105,6 +105,9 @@ bench-scale: setup ## rows/s and peak memory per worker: local vs Dask (1 and 2 
 bench-serve: setup ## serving beside MLflow's scoring server, 1-10,000 players per request, and at 200 req/s (BEFORE=main adds that revision)
 	@if [ -f $(STACK_ENV) ]; then set -a && . $(STACK_ENV) && set +a; fi; \
 		$(APP)/bin/python bench/bench_serve.py $(if $(BEFORE),--before $(BEFORE))
+
+bench-rollout: setup ## the canary split's share of 10,000 players and the rollout's cost per one-player request
+	@$(APP)/bin/python bench/bench_rollout.py
 
 bench-drift: setup ## time the nightly drift tests: 40k reference vs 10k current rows, with and without drift
 	@$(APP)/bin/python bench/bench_drift.py

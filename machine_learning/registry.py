@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow.exceptions import MlflowException
 
 from machine_learning.errors import NotFoundError, QualityGateError
+from machine_learning.rollout.policy import PRODUCTION_STATE, REGISTERED, ROLLED_BACK, STATE_TAG
 from machine_learning.settings import Settings
 from machine_learning.training.train import TrainingResult
+
+if TYPE_CHECKING:
+    from machine_learning.rollout.audit import AuditLog
 
 CANDIDATE = "candidate"
 PRODUCTION = "production"
@@ -110,13 +114,16 @@ def should_promote(
     return Decision(True, f"{recent.describe(metric)} beats the margin {margin:.4f}; guard passed on {guard}")
 
 
-def register_candidate(client: Any, settings: Settings, result: TrainingResult) -> VersionInfo:
+def register_candidate(
+    client: Any, settings: Settings, result: TrainingResult, audit: AuditLog | None = None
+) -> VersionInfo:
     """Register a trained model as a new version with alias ``candidate``.
 
     Args:
         client: An ``MlflowClient``.
         settings: Names the registered model.
         result: The training run's outcome.
+        audit: The rollout audit log, which gets a ``registered`` event.
 
     Returns:
         The new version.
@@ -148,6 +155,7 @@ def register_candidate(client: Any, settings: Settings, result: TrainingResult) 
         "expected_accuracy": f"{(result.recent_metrics or result.metrics)['accuracy']:.4f}",
         **({"recent_holdout_uri": result.recent_holdout_uri} if result.recent_holdout_uri else {}),
         **({"trained_until": result.trained_until} if result.trained_until else {}),
+        STATE_TAG: REGISTERED,
     }
     version = client.create_model_version(
         name=settings.model_name,
@@ -158,6 +166,9 @@ def register_candidate(client: Any, settings: Settings, result: TrainingResult) 
         description=f"Trained in run {result.run_id}; {result.gate_reason}",
     )
     client.set_registered_model_alias(settings.model_name, CANDIDATE, version.version)
+    if audit is not None:
+        metrics = {f"test_{name}": result.metrics[name] for name in ("accuracy", "f1_macro")}
+        audit.record("registered", str(version.version), f"run {result.run_id}: {result.gate_reason}", metrics)
     return VersionInfo(settings.model_name, str(version.version), result.run_id, tags)
 
 
@@ -189,7 +200,9 @@ def apply_promotion(client: Any, settings: Settings, candidate: VersionInfo, pro
     client.set_model_version_tag(settings.model_name, candidate.version, "promoted_at", _now())
 
 
-def rollback_production(client: Any, settings: Settings) -> VersionInfo:
+def rollback_production(
+    client: Any, settings: Settings, audit: AuditLog | None = None, reason: str = "manual rollback"
+) -> VersionInfo:
     """Put the ``previous`` version back into production.
 
     ``previous`` then moves to the version that one had replaced (if known), so repeated rollbacks walk back
@@ -198,6 +211,8 @@ def rollback_production(client: Any, settings: Settings) -> VersionInfo:
     Args:
         client: An ``MlflowClient``.
         settings: Names the registered model.
+        audit: The rollout audit log, which gets a ``rolled-back`` event for the version taken out.
+        reason: Why, for the audit log.
 
     Returns:
         The version now in production.
@@ -221,6 +236,11 @@ def rollback_production(client: Any, settings: Settings) -> VersionInfo:
         client.set_registered_model_alias(settings.model_name, PREVIOUS, older)
     else:
         client.delete_registered_model_alias(settings.model_name, PREVIOUS)
+    client.set_model_version_tag(settings.model_name, previous.version, STATE_TAG, PRODUCTION_STATE)
+    if current is not None:
+        client.set_model_version_tag(settings.model_name, current.version, STATE_TAG, ROLLED_BACK)
+        if audit is not None:
+            audit.record("rolled-back", current.version, f"production back to v{previous.version}: {reason}")
     return previous
 
 

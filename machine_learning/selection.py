@@ -22,10 +22,11 @@ from machine_learning.registry import (
     PRODUCTION,
     Comparison,
     VersionInfo,
-    apply_promotion,
     get_alias_version,
     should_promote,
 )
+from machine_learning.rollout.approval import apply_policy
+from machine_learning.rollout.audit import AuditLog
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
 from machine_learning.training.evaluate import evaluate_predictions
@@ -135,9 +136,9 @@ def _select_model(client: Any, store: ObjectStore, settings: Settings, live: Com
         candidate_recent_score=round(recent.candidate, 6) if recent else None,
         production_recent_score=None if recent is None or recent.production is None else round(recent.production, 6),
     )
+    if decision.promote:  # the promotion policy decides whether production moves now (auto) or waits (manual)
+        result = apply_policy(AuditLog(client, store, settings), settings, candidate, production, result)
     _record_decision(client, settings, result)
-    if decision.promote:
-        apply_promotion(client, settings, candidate, production)
     return result
 
 

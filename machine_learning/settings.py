@@ -53,8 +53,17 @@ _ENV_NAMES: dict[str, str] = {
     "dask_workers": "DASK_WORKERS",
     "drift_sample_rows": "DRIFT_SAMPLE_ROWS",
     "mlflow_timeout_seconds": "MLFLOW_TIMEOUT_SECONDS",
+    "promotion_policy": "PROMOTION_POLICY",
+    "canary_share": "CANARY_SHARE",
+    "canary_mode": "CANARY_MODE",
+    "canary_max_p99_ms": "CANARY_MAX_P99_MS",
+    "canary_max_error_increase": "CANARY_MAX_ERROR_INCREASE",
+    "canary_quality_tolerance": "CANARY_QUALITY_TOLERANCE",
+    "canary_min_requests": "CANARY_MIN_REQUESTS",
 }
 SCORING_ENGINES = ("local", "dask")
+PROMOTION_POLICIES = ("auto", "manual")
+CANARY_MODES = ("canary", "shadow")
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,18 @@ class Settings:
             of this many rows (``RANDOM_SEED``); size and seed are recorded in the decision.
         mlflow_timeout_seconds: Seconds one MLflow request may take; with two retries, a step fails within
             seconds when MLflow is down instead of after minutes.
+        promotion_policy: ``auto`` (a winning candidate goes to production at once) or ``manual`` (it waits as
+            ``pending-approval`` for ``mlops approve``).
+        canary_share: Default share of players the challenger gets (``mlops canary start --share`` overrides it
+            per canary, without a restart).
+        canary_mode: Default challenger mode: ``canary`` (its players get its answer) or ``shadow`` (it is scored
+            beside production, whose answer is returned).
+        canary_max_p99_ms: The challenger is withdrawn when its p99 scoring latency exceeds this (milliseconds).
+        canary_max_error_increase: ... or when its error rate exceeds production's by more than this.
+        canary_quality_tolerance: ... or, once labels exist, when its live accuracy is lower than production's
+            by more than this.
+        canary_min_requests: Requests each variant must have scored before the retreat rule judges latency and
+            errors.
 
     """
 
@@ -151,6 +172,13 @@ class Settings:
     dask_workers: int = 0
     drift_sample_rows: int = 200_000
     mlflow_timeout_seconds: float = 10.0
+    promotion_policy: str = "auto"
+    canary_share: float = 0.1
+    canary_mode: str = "canary"
+    canary_max_p99_ms: float = 50.0
+    canary_max_error_increase: float = 0.01
+    canary_quality_tolerance: float = 0.02
+    canary_min_requests: int = 200
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):
@@ -184,6 +212,7 @@ class Settings:
             raise ConfigurationError(f"MLFLOW_TIMEOUT_SECONDS must be > 0, got {self.mlflow_timeout_seconds}")
         if self.dask_workers < 0 or self.drift_sample_rows < 1:
             raise ConfigurationError("DASK_WORKERS must be >= 0 and DRIFT_SAMPLE_ROWS >= 1")
+        self._check_rollout_settings()
         unknown = sorted(set(self.drift_column_names) - {*FEATURE_COLUMNS, "prediction"})
         if unknown:
             allowed = list(FEATURE_COLUMNS)
@@ -199,6 +228,17 @@ class Settings:
             raise ConfigurationError(f"RETRAINING_HALF_LIFE_DAYS must be > 0, got {self.retraining_half_life_days}")
         if self.quality_window_days < 1 or self.recent_holdout_days < 1:
             raise ConfigurationError("QUALITY_WINDOW_DAYS and RECENT_HOLDOUT_DAYS must be >= 1")
+
+    def _check_rollout_settings(self) -> None:
+        if self.promotion_policy not in PROMOTION_POLICIES:
+            raise ConfigurationError(f"PROMOTION_POLICY must be 'auto' or 'manual', got {self.promotion_policy!r}")
+        if self.canary_mode not in CANARY_MODES:
+            raise ConfigurationError(f"CANARY_MODE must be 'canary' or 'shadow', got {self.canary_mode!r}")
+        for name in ("canary_share", "canary_max_error_increase", "canary_quality_tolerance"):
+            if not 0.0 <= getattr(self, name) <= 1.0:  # also rejects NaN
+                raise ConfigurationError(f"{_ENV_NAMES[name]} must be between 0 and 1, got {getattr(self, name)}")
+        if not self.canary_max_p99_ms > 0 or self.canary_min_requests < 1:
+            raise ConfigurationError("CANARY_MAX_P99_MS must be > 0 and CANARY_MIN_REQUESTS >= 1")
 
     @property
     def model_name(self) -> str:

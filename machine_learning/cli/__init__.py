@@ -1,6 +1,6 @@
 """Command-line interface: the same lifecycle steps as the Mage pipelines, for scripts, the Makefile and tests.
 
-One module per command group (data, training, inference, monitoring, stack, deploy). Heavy libraries (mlflow,
+One module per command group (data, training, rollout, inference, monitoring, stack, deploy). Heavy libraries (mlflow,
 evidently, scikit-learn, pandas, boto3, mage_ai) are imported inside the commands that need them, so
 ``mlops --help`` and quick commands start in a blink.
 """
@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from machine_learning.cli import data, deploy, inference, monitoring, stack, training
+from machine_learning.cli import data, deploy, inference, monitoring, rollout, stack, training
 from machine_learning.cli.deploy import run_cleanup
 from machine_learning.errors import MLOpsError
 from machine_learning.settings import Settings, load_settings
@@ -65,6 +65,6 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops", description="Player-engagement MLOps lifecycle.")
     parser.add_argument("--game-title", help="override GAME_TITLE for this command")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    for group in (data, training, inference, monitoring, stack, deploy):
+    for group in (data, training, rollout, inference, monitoring, stack, deploy):
         group.add_commands(commands)
     return parser

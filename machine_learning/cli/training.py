@@ -14,6 +14,7 @@ from machine_learning.settings import Settings
 def _train(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.data.prepare import load_prepared_players
     from machine_learning.registry import register_candidate
+    from machine_learning.rollout.audit import AuditLog
     from machine_learning.services import connect
     from machine_learning.training.params import parse_training_params
     from machine_learning.training.train import train_candidate
@@ -26,7 +27,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> None:
     result = _step("train and evaluate", lambda: train_candidate(frame, services.store, settings, params))
     accuracy, f1 = result.metrics["accuracy"], result.metrics["f1_macro"]
     print(f"run {result.run_id}: accuracy {accuracy:.4f}, macro-F1 {f1:.4f}, fit {result.fit_seconds:.1f}s")
-    version = _step("register candidate", lambda: register_candidate(services.mlflow, settings, result))
+    audit = AuditLog(services.mlflow, services.store, settings)
+    version = _step("register candidate", lambda: register_candidate(services.mlflow, settings, result, audit))
     print(f"registered {version.name} v{version.version} as 'candidate'")
 
 
@@ -42,12 +44,14 @@ def _promote(args: argparse.Namespace, settings: Settings) -> None:
 def _rollback(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.locks import title_lock
     from machine_learning.registry import rollback_production
+    from machine_learning.rollout.audit import AuditLog
     from machine_learning.selection import SELECTION_LOCK
     from machine_learning.services import connect
 
     services = connect(settings)
+    audit = AuditLog(services.mlflow, services.store, settings)
     with title_lock(services.store, settings, SELECTION_LOCK):  # never in the middle of a model selection
-        version = rollback_production(services.mlflow, settings)
+        version = rollback_production(services.mlflow, settings, audit, args.reason)
     print(f"rolled back: {version.name} v{version.version} is in production again")
 
 
@@ -85,9 +89,9 @@ def add_commands(commands: Any) -> None:
     train.add_argument("--params", help="pipeline parameter overrides as JSON, e.g. '{\"classifier__max_iter\": 50}'")
     train.set_defaults(command=_train)
     commands.add_parser("promote", help="promote the candidate if it beats production").set_defaults(command=_promote)
-    commands.add_parser("rollback", help="put the previous version back into production").set_defaults(
-        command=_rollback
-    )
+    rollback = commands.add_parser("rollback", help="put the previous version back into production")
+    rollback.add_argument("--reason", default="manual rollback", help="why (recorded in the audit log)")
+    rollback.set_defaults(command=_rollback)
     status = commands.add_parser("status", help="show production, candidate and previous versions")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(command=_status)

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -30,6 +30,7 @@ from machine_learning.serving.bulk import InvalidRequestError, decode_request, e
 from machine_learning.serving.provider import Provider, ServingModel, build_provider
 from machine_learning.serving.schemas import (
     EXAMPLE_REQUEST,
+    ChallengerVersion,
     DependencyHealth,
     ErrorResponse,
     Health,
@@ -39,6 +40,9 @@ from machine_learning.serving.schemas import (
     Problem,
 )
 from machine_learning.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from machine_learning.rollout.router import Rollout
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +56,20 @@ _REQUEST_BODY = {
 }
 
 
-def create_app(settings: Settings, provider: Provider, dependencies: DependencyMonitor | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    provider: Provider,
+    dependencies: DependencyMonitor | None = None,
+    rollout: Rollout | None = None,
+) -> FastAPI:
     """Build the serving API.
 
     Args:
         settings: Token, body-size limit and model name.
         provider: Supplies the current model; started and stopped with the app.
         dependencies: Checks MLflow and S3 for ``/health``; by default those of ``settings``.
+        rollout: The challenger beside production (canary or shadow), if serving runs one; started and stopped
+            with the app.
 
     Returns:
         The FastAPI application.
@@ -76,16 +87,25 @@ def create_app(settings: Settings, provider: Provider, dependencies: DependencyM
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         provider.start()
+        if rollout is not None:
+            rollout.start()
         try:
             yield
         finally:
             provider.stop()
+            if rollout is not None:
+                rollout.stop()
 
     # Swagger UI's assets come from the installed fastapi-offline package, so /docs works without internet.
     app = FastAPIOffline(title="Player engagement", version="1", lifespan=lifespan, redoc_url=None)
     app.add_exception_handler(RequestValidationError, _invalid_input)
-    _add_routes(app, provider, _token_check(settings.serving_token), settings.serving_max_body_bytes)
+    require_token = _token_check(settings.serving_token)
+    _add_routes(app, provider, require_token, settings.serving_max_body_bytes, rollout)
     _add_health(app, provider, dependencies or DependencyMonitor(settings))
+    if rollout is not None:
+        from machine_learning.rollout.serving import add_rollout_routes
+
+        add_rollout_routes(app, rollout, require_token)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -112,7 +132,7 @@ def _token_check(expected: str) -> Any:
     return require_token
 
 
-def _add_routes(app: FastAPI, provider: Provider, require_token: Any, max_bytes: int) -> None:
+def _add_routes(app: FastAPI, provider: Provider, require_token: Any, max_bytes: int, rollout: Rollout | None) -> None:
     @app.post(
         "/predict",
         response_model=PredictResponse,
@@ -130,6 +150,13 @@ def _add_routes(app: FastAPI, provider: Provider, require_token: Any, max_bytes:
         except InvalidRequestError as error:
             raise RequestValidationError(error.errors) from None
         model = _current(provider)
+        plan = rollout.plan() if rollout is not None else None
+        if rollout is not None and plan is not None:  # a challenger beside production: the rollout routes
+            if len(request) > TREE_WALK_MAX_ROWS:
+                body, shadow = await run_in_threadpool(rollout.answer, plan, model, request)
+            else:
+                body, shadow = rollout.answer(plan, model, request)
+            return Response(body, media_type="application/json", background=shadow)
         predictor = model.predictor
         if len(request) > TREE_WALK_MAX_ROWS:  # big batches: keep the event loop free meanwhile
             probabilities = await run_in_threadpool(predictor.predict_proba, request.columns)
@@ -147,6 +174,7 @@ def _add_routes(app: FastAPI, provider: Provider, require_token: Any, max_bytes:
             model_version=model.version,
             loaded_at=model.loaded_at.isoformat(),
             predictor=model.predictor.kind,
+            challenger=_challenger(rollout),
         )
 
 
@@ -171,6 +199,11 @@ def _add_health(app: FastAPI, provider: Provider, dependencies: DependencyMonito
             },
         )
         return JSONResponse(body.model_dump(), status_code=200 if model else 503)
+
+
+def _challenger(rollout: Rollout | None) -> ChallengerVersion | None:
+    described = rollout.describe() if rollout is not None else None
+    return ChallengerVersion(**described) if described else None
 
 
 def _current(provider: Provider) -> ServingModel:
@@ -252,8 +285,10 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        from machine_learning.rollout.router import build_rollout
+
         settings = load_settings()
-        app = create_app(settings, build_provider(settings))
+        app = create_app(settings, build_provider(settings), rollout=build_rollout(settings))
     except ConfigurationError as error:
         sys.exit(f"error: {error}")
     host = os.environ.get("SERVING_HOST", "127.0.0.1")

@@ -69,6 +69,7 @@ class _Prediction(msgspec.Struct, gc=False):
     probability_Medium: float
     probability_Low: float
     model_version: str
+    variant: str
 
 
 class _Answer(msgspec.Struct, gc=False):
@@ -196,15 +197,19 @@ def encode_predictions(
     classes: list[str],
     player_ids: Sequence[int] | np.ndarray,
     probabilities: np.ndarray,
+    variants: Sequence[str] | None = None,
+    versions: Sequence[str] | None = None,
 ) -> bytes:
     """Render the predictions as JSON, the same fields and values as batch ``predict_players``.
 
     Args:
         model_name: The model that scored.
-        model_version: Its version.
+        model_version: Its version (production's when a challenger scored some rows).
         classes: Column order of ``probabilities``.
         player_ids: One ID per row of ``probabilities``.
         probabilities: Shape (players, classes).
+        variants: Per row, ``production`` or ``challenger`` (default: every row ``production``).
+        versions: Per row, the version that scored it (default: ``model_version``).
 
     Returns:
         The response body (a ``PredictResponse``); floats keep full precision.
@@ -212,10 +217,14 @@ def encode_predictions(
     """
     labels = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)].tolist()
     by_label = [probabilities[:, classes.index(label)].tolist() for label in LABELS]
-    predictions = [
-        _Prediction(player, label, high, medium, low, model_version)
-        for player, label, high, medium, low in zip(_as_list(player_ids), labels, *by_label, strict=True)
-    ]
+    if variants is None or versions is None:
+        predictions = [
+            _Prediction(player, label, high, medium, low, model_version, "production")
+            for player, label, high, medium, low in zip(_as_list(player_ids), labels, *by_label, strict=True)
+        ]
+    else:
+        rows = zip(_as_list(player_ids), labels, *by_label, versions, variants, strict=True)
+        predictions = [_Prediction(*row) for row in rows]
     return _ENCODER.encode(_Answer(model_name, model_version, predictions))
 
 

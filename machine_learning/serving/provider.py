@@ -71,6 +71,8 @@ class ModelProvider:
         resolve: Returns the version the production alias points at (raises NotFoundError when unset).
         load: Loads a version.
         interval_seconds: Time between two alias checks.
+        missing_ok: When the alias is unset (``resolve`` raises NotFoundError), drop the model instead of
+            keeping it, and report no error (the rollout's challenger, which comes and goes).
 
     """
 
@@ -80,8 +82,9 @@ class ModelProvider:
         resolve: Callable[[], str],
         load: Callable[[str], LoadedModel],
         interval_seconds: float,
+        missing_ok: bool = False,
     ) -> None:
-        self._model_name = model_name
+        self._model_name, self._missing_ok = model_name, missing_ok
         self._resolve, self._load = resolve, load
         self._interval = interval_seconds
         self._model: ServingModel | None = None
@@ -111,7 +114,9 @@ class ModelProvider:
             try:
                 version = self._resolve()
             except NotFoundError as error:
-                self._record(f"no production model yet: {error}")
+                if self._missing_ok:
+                    self._model = None
+                self._record(None if self._missing_ok else f"no production model yet: {error}")
                 return False
             except Exception as error:  # noqa: BLE001 - MLflow down or erroring: keep serving what we have
                 self._record(f"alias check failed, serving version {self._version()}: {_describe(error)}")

@@ -89,6 +89,9 @@ class PlayerPrediction(BaseModel):
     probability_Medium: float
     probability_Low: float
     model_version: str
+    variant: Literal["production", "challenger"] = Field(
+        "production", description="which model answered: production, or the challenger of a canary"
+    )
 
 
 class PredictResponse(BaseModel):
@@ -99,6 +102,21 @@ class PredictResponse(BaseModel):
     model_name: str
     model_version: str
     predictions: list[PlayerPrediction]
+
+
+class ChallengerVersion(BaseModel):
+    """The challenger serving beside production (a canary or a shadow)."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str
+    mode: Literal["canary", "shadow"]
+    share: float
+    status: Literal["serving", "loading", "withdrawn"]
+    withdrawn_reason: str | None = None
+    loaded_at: str | None = None
+    predictor: str | None = None
+    last_reload_error: str | None = None
 
 
 class ModelVersion(BaseModel):
@@ -113,6 +131,7 @@ class ModelVersion(BaseModel):
         description="'tl2cgen' (trees compiled to C), 'numpy' (no C compiler, or the compiled check failed) or "
         "'pipeline' (the plain scikit-learn pipeline)"
     )
+    challenger: ChallengerVersion | None = Field(None, description="the challenger beside production, if any")
 
 
 class DependencyHealth(BaseModel):

@@ -180,6 +180,14 @@ CASES = [
     ),
     ("variables-not-json", ["run-pipeline", "training", "--variables", "{"], 1, "--variables is not valid JSON"),
     ("variables-title", ["run-pipeline", "training", "--variables", '{"game_title": "../../x"}'], 1, "GAME_TITLE"),
+    # rollout: versions, reasons, shares and modes are checked before MLflow is asked
+    ("approve-not-a-version", ["approve", "latest", "--reason", "checked"], 1, "registered version number"),
+    ("reject-traversal", ["reject", "../3", "--reason", "checked"], 1, "registered version number"),
+    ("approve-no-reason", ["approve", "3"], 2, "--reason"),
+    ("approve-blank-reason", ["approve", "3", "--reason", "  "], 1, "--reason must say why"),
+    ("canary-nan-share", ["canary", "start", "3", "--share", "nan"], 1, "--share must be in (0, 1]"),
+    ("canary-share-above-one", ["canary", "start", "3", "--share", "1.5"], 1, "--share must be in (0, 1]"),
+    ("canary-bad-mode", ["canary", "start", "3", "--mode", "blue-green"], 2, "invalid choice"),
     # ids that would escape their folder
     ("online-result-traversal", ["online-result", "../processed/latest"], 1, "request_id"),
     ("online-result-unicode", ["online-result", "résultat"], 1, "request_id"),

@@ -1,8 +1,7 @@
-from types import SimpleNamespace
-
 import pytest
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
+from unit_helpers import FakeMlflowClient
 
 from machine_learning.errors import NotFoundError, QualityGateError
 from machine_learning.registry import (
@@ -19,51 +18,6 @@ from machine_learning.registry import (
     should_promote,
 )
 from machine_learning.training.train import TrainingResult
-
-
-class FakeMlflowClient:
-    """The registry calls of an MlflowClient, in memory, recording every alias change."""
-
-    def __init__(self) -> None:
-        self.models: set[str] = set()
-        self.versions: dict[str, SimpleNamespace] = {}
-        self.aliases: dict[str, str] = {}
-        self.alias_calls: list[tuple[str, str, str | None]] = []
-
-    def create_registered_model(self, name, description=None):
-        if name in self.models:
-            raise MlflowException(f"{name} exists", error_code=RESOURCE_ALREADY_EXISTS)
-        self.models.add(name)
-
-    def create_model_version(self, name, source, run_id, tags=None, model_id=None, description=None):
-        assert name in self.models
-        version = SimpleNamespace(
-            version=str(len(self.versions) + 1),
-            run_id=run_id,
-            tags=dict(tags or {}),
-            source=source,
-            model_id=model_id,
-            description=description,
-        )
-        self.versions[version.version] = version
-        return version
-
-    def set_registered_model_alias(self, name, alias, version):
-        assert str(version) in self.versions, f"alias {alias} set to unknown version {version}"
-        self.aliases[alias] = str(version)
-        self.alias_calls.append(("set", alias, str(version)))
-
-    def delete_registered_model_alias(self, name, alias):
-        del self.aliases[alias]
-        self.alias_calls.append(("delete", alias, None))
-
-    def get_model_version_by_alias(self, name, alias):
-        if name not in self.models or alias not in self.aliases:
-            raise MlflowException(f"alias {alias} not found", error_code=RESOURCE_DOES_NOT_EXIST)
-        return self.versions[self.aliases[alias]]
-
-    def set_model_version_tag(self, name, version, key, value):
-        self.versions[str(version)].tags[key] = value
 
 
 def make_result(run_id="run1", passed=True, accuracy=0.91234, f1=0.9) -> TrainingResult:

@@ -15,7 +15,7 @@ def run_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda served, **options: calls.append(options))
     monkeypatch.setattr(app, "build_provider", lambda settings: object())
-    monkeypatch.setattr(app, "create_app", lambda settings, provider: object())
+    monkeypatch.setattr(app, "create_app", lambda settings, provider, rollout=None: object())
     monkeypatch.setenv("SERVING_TOKEN", "unit-test-token")
     return calls
 
