@@ -66,6 +66,8 @@ def validate_players(raw: pd.DataFrame) -> ValidationResult:
         raw: Text columns as produced by :func:`machine_learning.data.ingest.parse_raw_players`. Batch scoring
             also passes Arrow text (CSV) and typed numbers (Parquet): these take vectorised paths with the same
             values, reasons and quarantined text (typed numbers are quarantined as the text a CSV would hold).
+            Arrow text categories come back as ``Categorical`` columns over the allowed values (the predictor
+            reads their codes; the batch writers write them as text), Python text ones as Python strings.
 
     Returns:
         The typed valid rows and the quarantined rows with their reasons.
