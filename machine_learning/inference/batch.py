@@ -454,9 +454,7 @@ class TableWriter:
         ).metadata
         # Dictionary pages only where values repeat: on unique ids and probabilities they cost most of the write
         # and are dropped by Parquet anyway once the dictionary outgrows its page.
-        repeating = [
-            field.name for field in fields if not pa.types.is_floating(field.type) and field.name != ID_COLUMN
-        ]
+        repeating = [field.name for field in fields if not pa.types.is_floating(field.type) and field.name != ID_COLUMN]
         return pq.ParquetWriter(self.path, pa.schema(fields, metadata=metadata), use_dictionary=repeating)
 
     def close(self) -> Path:

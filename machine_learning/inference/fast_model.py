@@ -300,7 +300,7 @@ def _encode(values: Sequence[Any] | np.ndarray, codes: Mapping[str, float], smal
 
 
 def _plain(values: Any) -> Any:
-    """A ``Categorical`` as the Python strings the pipeline was trained on; anything else as it is."""
+    """Return a ``Categorical`` as the Python strings the pipeline was trained on, anything else as it is."""
     return np.asarray(values, dtype=object) if isinstance(values, pd.Categorical) else values
 
 
