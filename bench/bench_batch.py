@@ -80,7 +80,7 @@ def score(model_path: Path, source: Path, folder: Path, chunk_rows: int, package
     command = [sys.executable, "-c", SCORER, str(model_path), str(source), str(folder / "out.parquet"),
                str(chunk_rows), str(folder / "model-cache")]  # fmt: skip
     environ = {**os.environ, "PYTHONPATH": str(package)}
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env=environ)
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=environ, cwd=folder)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 

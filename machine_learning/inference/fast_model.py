@@ -136,13 +136,15 @@ class CompiledPredictor:
         """
         names, codes = self._outer.names, self._outer.codes
         rows = len(columns["Age"])
-        matrix = np.empty((rows, len(names)), dtype="float64")
+        # Filled column by column (contiguous writes), then turned row-major in one copy: several times faster
+        # than writing each column into a row-major matrix with a stride.
+        by_column = np.empty((len(names), rows), dtype="float64")
         for position, name in enumerate(names):
             if name in codes:
-                matrix[:, position] = _encode(columns[name], codes[name], small=rows <= TREE_WALK_MAX_ROWS)
+                by_column[position] = _encode(columns[name], codes[name], small=rows <= TREE_WALK_MAX_ROWS)
             elif name in columns:
-                matrix[:, position] = columns[name]
-        view = {name: matrix[:, position] for position, name in enumerate(names)}
+                by_column[position] = columns[name]
+        view = {name: by_column[position] for position, name in enumerate(names)}
         weekly = view["SessionsPerWeek"] * view["AvgSessionDurationMinutes"]
         progress = view["PlayerLevel"] * view["AchievementsUnlocked"]
         for name, values in (
@@ -152,7 +154,7 @@ class CompiledPredictor:
         ):
             if name in view:
                 view[name][:] = values
-        return matrix
+        return np.ascontiguousarray(by_column.T)
 
     def _category_codes(self, columns: Columns, position: int) -> np.ndarray:
         """``code + 1`` of each row's category as the trees see it (0: missing or unknown), vectorised."""
