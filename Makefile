@@ -96,8 +96,8 @@ format: setup ## apply ruff's fixes and formatting
 bench-train: setup ## print held-out accuracy, macro-F1 and fit time on the full dataset
 	@$(APP)/bin/python bench/bench_train.py
 
-bench-batch: setup ## pure prediction beside tl2cgen (1M/10M rows), then 1M CSV / 10M Parquet end to end and peak memory
-	@$(APP)/bin/python bench/bench_batch.py
+bench-batch: setup ## pure prediction beside tl2cgen (1M/10M rows), 1M CSV / 10M Parquet end to end, peak memory (BEFORE=rev: also at rev)
+	@$(APP)/bin/python bench/bench_batch.py $(if $(BEFORE),--before $(BEFORE))
 
 bench-scale: setup ## rows/s and peak memory per worker: local vs Dask (1 and 2 workers), 1M/10M/50M rows (~15 min)
 	@$(APP)/bin/python bench/bench_scale.py

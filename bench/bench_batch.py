@@ -7,7 +7,9 @@ the inputs are generated from the shipped data in a temporary folder (never comm
    (what batch scoring calls), against the anchor, the same trees compiled by tl2cgen and run on the ready
    feature matrix (what a user of tl2cgen would time), the numpy predictor, and scikit-learn (1M only).
 2. End to end in a fresh process (`score_batch`): 1M CSV rows, 1M Parquet rows and 10M Parquet rows streamed,
-   with the time of each phase and the process's peak RSS.
+   with the time of each phase and the process's peak RSS. With ``--before REV`` (``make bench-batch
+   BEFORE=main``), the 1M runs are also made with the package as it was at git revision REV, in the same run,
+   and the ratio printed.
 
 Prints figures and ratios measured in the same run; asserts nothing. Run with `make bench-batch` (a few
 minutes, ~2 GB of disk).
@@ -15,8 +17,10 @@ minutes, ~2 GB of disk).
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -71,10 +75,12 @@ def generate(players: pd.DataFrame, rows: int, path: Path) -> None:
         writer.close()
 
 
-def score(model_path: Path, source: Path, folder: Path, chunk_rows: int) -> dict[str, Any]:
+def score(model_path: Path, source: Path, folder: Path, chunk_rows: int, package: Path = ROOT) -> dict[str, Any]:
+    """Score in a fresh process, with the package found under ``package`` (this tree, or a past revision's)."""
     command = [sys.executable, "-c", SCORER, str(model_path), str(source), str(folder / "out.parquet"),
                str(chunk_rows), str(folder / "model-cache")]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    environ = {**os.environ, "PYTHONPATH": str(package)}
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=environ, cwd=folder)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -93,16 +99,23 @@ def pure_prediction(pipeline: Any, clean: pd.DataFrame, folder: Path) -> dict[st
     import tl2cgen
     from threadpoolctl import threadpool_limits
 
-    from machine_learning.data.schema import FEATURE_COLUMNS
+    from machine_learning.data.schema import CATEGORY_COLUMNS, FEATURE_COLUMNS
     from machine_learning.inference.compiled import TreelitePredictor, select_predictor
     from machine_learning.inference.fast_model import CompiledPredictor
 
     rows = clean.sample(CHUNK, replace=True, random_state=0).reset_index(drop=True)
-    columns = {name: rows[name].to_numpy() for name in FEATURE_COLUMNS}
+    strings = {name: rows[name].to_numpy() for name in FEATURE_COLUMNS}
+    # What validation hands batch scoring from Arrow text: categories as Categorical codes over the allowed values.
+    columns = {
+        **strings,
+        **{spec.name: pd.Categorical(rows[spec.name], categories=list(spec.allowed)) for spec in CATEGORY_COLUMNS},
+    }
     choice = select_predictor(pipeline, folder / "pure")
     numpy_predictor = CompiledPredictor(pipeline)
     matrix = numpy_predictor.outer_matrix(columns)
     figures: dict[str, float] = {"ours": timed(lambda: choice.predictor.predict_proba(columns))}
+    # Before validation handed codes over: the same predictor on categories as Python strings.
+    figures["ours, strings"] = timed(lambda: choice.predictor.predict_proba(strings))
     if isinstance(choice.predictor, TreelitePredictor):
         library = choice.predictor._library  # the anchor: tl2cgen alone, on the ready matrix
         figures["tl2cgen"] = timed(lambda: library.predict(tl2cgen.DMatrix(matrix, dtype="float64")))
@@ -123,15 +136,30 @@ def pure_prediction(pipeline: Any, clean: pd.DataFrame, folder: Path) -> dict[st
 
 def print_pure(figures: dict[str, float]) -> None:
     print("\npure prediction, seconds per 1M rows (best of 3; 10M = 10 x this, streamed in 1M chunks):")
-    for name in ("ours", "tl2cgen", "numpy", "treelite GTIL", "sklearn"):
+    for name in ("ours", "ours, strings", "tl2cgen", "numpy", "treelite GTIL", "sklearn"):
         if name in figures:
             ratio = f"  ({figures[name] / figures['tl2cgen']:.2f}x tl2cgen)" if "tl2cgen" in figures else ""
             print(f"  {name:<13} 1M {figures[name]:6.3f} s   10M {10 * figures[name]:6.2f} s{ratio}")
     print(f"  max |ours - predict_proba| on 1M rows: {figures['max_gap']:.1e}")
 
 
+def checkout(revision: str, folder: Path) -> Path:
+    """Extract the package as it was at a git revision into a new ``before`` folder under ``folder``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "machine_learning"], capture_output=True, check=True
+    )
+    target = folder / "before"
+    target.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
 def main() -> None:
     import joblib
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", metavar="REV", help="also score the 1M inputs with the package at git REV")
+    before = parser.parse_args().before
 
     from machine_learning.data.ingest import parse_raw_players
     from machine_learning.data.schema import FEATURE_COLUMNS, LABEL_COLUMN
@@ -154,6 +182,7 @@ def main() -> None:
             f"{'publish':>7} {'total':>6} {'peak RSS':>9}"
         )
         results = {}
+        past = checkout(before, folder) if before else None  # the package at REV, beside this run's files
         for rows, suffix in ((1_000_000, ".csv"), (1_000_000, ".parquet"), (10_000_000, ".parquet")):
             source = folder / f"players-{rows}{suffix}"
             started = time.perf_counter()
@@ -163,14 +192,21 @@ def main() -> None:
             print(f"   generated {label} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
             f = score(model_path, source, folder, chunk_rows=250_000)
             results[(rows, suffix)] = f
-            print(
-                f"{label:<22} {f['rows']:>10,} {f.get('read', 0):>6.2f} {f.get('validate', 0):>8.2f} "
-                f"{f.get('predict', 0):>7.2f} {f.get('write', 0):>6.2f} {f.get('publish', 0):>7.2f} {f['total']:>6.2f} "
-                f"{f['peak_rss_mb']:>7.0f} MB  ({f['predictor']})",
-                flush=True,
-            )
+            print_phases(label, f)
+            if past and rows == 1_000_000:  # the same input scored by the package at REV, right after
+                old = score(model_path, source, folder, chunk_rows=250_000, package=past)
+                print_phases(f"  before ({before})", old, f" {old['total'] / f['total']:.2f}x slower")
             source.unlink()
     print_targets(pure, results)
+
+
+def print_phases(label: str, f: dict[str, Any], note: str = "") -> None:
+    print(
+        f"{label:<22} {f['rows']:>10,} {f.get('read', 0):>6.2f} {f.get('validate', 0):>8.2f} "
+        f"{f.get('predict', 0):>7.2f} {f.get('write', 0):>6.2f} {f.get('publish', 0):>7.2f} {f['total']:>6.2f} "
+        f"{f['peak_rss_mb']:>7.0f} MB  ({f['predictor']}){note}",
+        flush=True,
+    )
 
 
 def print_targets(pure: dict[str, float], results: dict[tuple[int, str], dict[str, Any]]) -> None:

@@ -66,6 +66,8 @@ def validate_players(raw: pd.DataFrame) -> ValidationResult:
         raw: Text columns as produced by :func:`machine_learning.data.ingest.parse_raw_players`. Batch scoring
             also passes Arrow text (CSV) and typed numbers (Parquet): these take vectorised paths with the same
             values, reasons and quarantined text (typed numbers are quarantined as the text a CSV would hold).
+            Arrow text categories come back as ``Categorical`` columns over the allowed values (the predictor
+            reads their codes; the batch writers write them as text), Python text ones as Python strings.
 
     Returns:
         The typed valid rows and the quarantined rows with their reasons.
@@ -183,26 +185,48 @@ def _parse_numbers(values: pd.Series, spec: NumericColumn) -> pd.Series:
 
 def _check_category(values: pd.Series, spec: CategoryColumn) -> tuple[pd.Series, pd.Series]:
     if _is_arrow_text(values):
-        # Check the few distinct values once, and build Python strings once per distinct value, not per cell.
-        encoded = _arrow_array(values).dictionary_encode()
-        indices = encoded.indices.to_numpy(zero_copy_only=False)
-        distinct = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-        values = pd.Series(distinct[indices], index=values.index)
-        unknown_fast = pd.Series(~np.isin(distinct, spec.allowed)[indices], index=values.index)
-    else:
-        unknown_fast = ~values.isin(spec.allowed)
+        return _check_arrow_category(values, spec)
+    unknown_fast = ~values.isin(spec.allowed)
     if not unknown_fast.any():
         return values, _concat([])
     text = values.copy()
     text[unknown_fast] = values[unknown_fast].astype(str).str.strip()
     missing = unknown_fast & (text == "")
     unknown = unknown_fast & ~missing & ~text.isin(spec.allowed)
-    allowed = ", ".join(spec.allowed)
     reasons = [
         pd.Series(f"{spec.name}: missing", index=values.index[missing], dtype=object),
-        f"{spec.name}: unknown category '" + text[unknown] + f"' (allowed: {allowed})",
+        f"{spec.name}: unknown category '" + text[unknown] + f"' (allowed: {', '.join(spec.allowed)})",
     ]
     return text, _concat(reasons)
+
+
+def _check_arrow_category(values: pd.Series, spec: CategoryColumn) -> tuple[pd.Series, pd.Series]:
+    """Check each distinct value once; valid rows become a ``Categorical`` over ``spec.allowed`` (no strings).
+
+    The decisions are those of the text path: a value is valid as it is or with its whitespace stripped, and
+    the reasons name the stripped value. Rows with a reason get no category (they are quarantined).
+    """
+    encoded = _arrow_array(values).dictionary_encode()
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    position = {category: code for code, category in enumerate(spec.allowed)}
+    allowed = ", ".join(spec.allowed)
+    codes: list[int] = []
+    reasons: list[str | None] = []
+    for value in encoded.dictionary.to_pylist():
+        stripped = value if value in position else value.strip()
+        codes.append(position.get(stripped, -1))
+        if stripped == "":
+            reasons.append(f"{spec.name}: missing")
+        else:
+            known = stripped in position
+            reasons.append(None if known else f"{spec.name}: unknown category '{stripped}' (allowed: {allowed})")
+    row_codes = np.asarray(codes, dtype=np.int16)[indices] if codes else np.zeros(0, dtype=np.int16)
+    column = pd.Series(pd.Categorical.from_codes(row_codes, categories=list(spec.allowed)), index=values.index)
+    failing = np.flatnonzero(row_codes < 0)
+    if not len(failing):
+        return column, _concat([])
+    texts = np.asarray(reasons, dtype=object)[indices[failing]]
+    return column, pd.Series(texts, index=values.index[failing], dtype=object)
 
 
 def as_text(values: pd.Series) -> pd.Series:

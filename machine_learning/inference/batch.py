@@ -413,7 +413,11 @@ def publish_file(local: Path, target: str, store: ObjectStore | None) -> str:
 
 
 class TableWriter:
-    """Appends DataFrames to one Parquet or CSV file with a fixed schema."""
+    """Appends DataFrames to one Parquet or CSV file with a fixed schema.
+
+    Categorical columns (validated categories) are written as the text columns they stand for: the same Arrow
+    types and pandas metadata as object columns of strings, without building a Python string per cell.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -427,14 +431,31 @@ class TableWriter:
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self.parquet is None:
-                # An empty first chunk (no quarantined rows yet) has untyped text columns: make them text, or
-                # a later chunk's strings cannot be cast to the file's schema.
-                fields = [
-                    field.with_type(pa.string()) if pa.types.is_null(field.type) else field for field in table.schema
-                ]
-                self.parquet = pq.ParquetWriter(self.path, pa.schema(fields, metadata=table.schema.metadata))
+                self.parquet = self._open(frame, table)
             self.parquet.write_table(table.cast(self.parquet.schema))
         self.started = True
+
+    def _open(self, frame: pd.DataFrame, table: pa.Table) -> pq.ParquetWriter:
+        # An empty first chunk (no quarantined rows yet) has untyped text columns: make them text, or a later
+        # chunk's strings cannot be cast to the file's schema. Categories are written as their text.
+        fields = [
+            field.with_type(pa.string())
+            if pa.types.is_null(field.type)
+            else field.with_type(field.type.value_type)
+            if pa.types.is_dictionary(field.type)
+            else field
+            for field in table.schema
+        ]
+        categorical = [name for name in frame.columns if isinstance(frame[name].dtype, pd.CategoricalDtype)]
+        metadata = (
+            pa.Schema.from_pandas(frame.head(1).astype(dict.fromkeys(categorical, object)), preserve_index=False)
+            if categorical
+            else table.schema
+        ).metadata
+        # Dictionary pages only where values repeat: on unique ids and probabilities they cost most of the write
+        # and are dropped by Parquet anyway once the dictionary outgrows its page.
+        repeating = [field.name for field in fields if not pa.types.is_floating(field.type) and field.name != ID_COLUMN]
+        return pq.ParquetWriter(self.path, pa.schema(fields, metadata=metadata), use_dictionary=repeating)
 
     def close(self) -> Path:
         """Finish the file (an empty table still gets a file) and return its path."""

@@ -66,7 +66,7 @@ class PipelinePredictor:
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
         """Probabilities from ``pipeline.predict_proba`` with one OpenMP thread."""
-        frame = pd.DataFrame({name: columns[name] for name in FEATURE_COLUMNS})
+        frame = pd.DataFrame({name: _plain(columns[name]) for name in FEATURE_COLUMNS})
         with _threads().limit(limits=1, user_api="openmp"):
             return np.asarray(self.pipeline.predict_proba(frame), dtype="float64")
 
@@ -136,13 +136,15 @@ class CompiledPredictor:
         """
         names, codes = self._outer.names, self._outer.codes
         rows = len(columns["Age"])
-        matrix = np.empty((rows, len(names)), dtype="float64")
+        # Filled column by column (contiguous writes), then turned row-major in one copy: several times faster
+        # than writing each column into a row-major matrix with a stride.
+        by_column = np.empty((len(names), rows), dtype="float64")
         for position, name in enumerate(names):
             if name in codes:
-                matrix[:, position] = _encode(columns[name], codes[name], small=rows <= TREE_WALK_MAX_ROWS)
+                by_column[position] = _encode(columns[name], codes[name], small=rows <= TREE_WALK_MAX_ROWS)
             elif name in columns:
-                matrix[:, position] = columns[name]
-        view = {name: matrix[:, position] for position, name in enumerate(names)}
+                by_column[position] = columns[name]
+        view = {name: by_column[position] for position, name in enumerate(names)}
         weekly = view["SessionsPerWeek"] * view["AvgSessionDurationMinutes"]
         progress = view["PlayerLevel"] * view["AchievementsUnlocked"]
         for name, values in (
@@ -152,7 +154,7 @@ class CompiledPredictor:
         ):
             if name in view:
                 view[name][:] = values
-        return matrix
+        return np.ascontiguousarray(by_column.T)
 
     def _category_codes(self, columns: Columns, position: int) -> np.ndarray:
         """``code + 1`` of each row's category as the trees see it (0: missing or unknown), vectorised."""
@@ -162,7 +164,11 @@ class CompiledPredictor:
         limit = self._trees.category_left.shape[1] - 1
         shifted = [mapping.get(UNKNOWN_KEY, np.nan), *(mapping[category] for category in known)]
         lookup = np.array([code + 1 if 0 <= code < limit else 0 for code in shifted], dtype=np.uint8)
-        found = pd.Index(known, dtype=object).get_indexer(np.asarray(columns[name], dtype=object))
+        values = columns[name]
+        if isinstance(values, pd.Categorical):  # by its codes (-1: missing -> lookup's last entry, unknown)
+            found = pd.Index(known, dtype=object).get_indexer(values.categories.astype(str))
+            return np.append(lookup[found + 1], lookup[0])[values.codes]
+        found = pd.Index(known, dtype=object).get_indexer(np.asarray(values, dtype=object))
         return lookup[found + 1]
 
     def _walk(self, features: np.ndarray) -> np.ndarray:
@@ -281,11 +287,23 @@ def _matrix(columns: Columns, values: Mapping[str, np.ndarray], layout: _Layout)
 
 
 def _encode(values: Sequence[Any] | np.ndarray, codes: Mapping[str, float], small: bool) -> Any:
-    """Category codes through the encoder's dict (unknown: -1): dict lookups for a few rows, hashing for many."""
+    """Category codes through the encoder's dict (unknown: -1): dict lookups for a few rows, hashing for many.
+
+    A ``pandas.Categorical`` (what validation gives for Arrow text) is mapped by its codes: one dict lookup per
+    category, none per row (a missing value is unknown, as it is to the encoder's dict).
+    """
+    if isinstance(values, pd.Categorical):
+        per_category = [codes.get(str(category), UNKNOWN_CODE) for category in values.categories]
+        return np.array([*per_category, UNKNOWN_CODE], dtype="float64")[values.codes]
     if small:
         return [codes.get(category, UNKNOWN_CODE) for category in values]
     lookup = np.array([UNKNOWN_CODE, *codes.values()], dtype="float64")
     return lookup[pd.Index(list(codes), dtype=object).get_indexer(np.asarray(values, dtype=object)) + 1]
+
+
+def _plain(values: Any) -> Any:
+    """Return a ``Categorical`` as the Python strings the pipeline was trained on, anything else as it is."""
+    return np.asarray(values, dtype=object) if isinstance(values, pd.Categorical) else values
 
 
 def _engineered(columns: Columns) -> dict[str, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,8 @@ def predict_players(model: LoadedModel, players: pd.DataFrame, scored_at: dateti
     """
     # The compiled predictor skips the pipeline's pandas steps (about 2 s per million rows) and limits OpenMP to
     # one thread (oversubscribed threads are far slower on a busy machine); its output equals predict_proba.
-    columns = {name: players[name].to_numpy() for name in FEATURE_COLUMNS}
+    # Categorical columns (validated Arrow text) are handed over as they are: the predictor maps their codes.
+    columns = {name: _values(players[name]) for name in FEATURE_COLUMNS}
     probabilities = model.predictor.predict_proba(columns) if len(players) else None
     classes = model.predictor.classes
     out = pd.DataFrame({ID_COLUMN: players[ID_COLUMN].to_numpy()})
@@ -47,3 +49,7 @@ def predict_players(model: LoadedModel, players: pd.DataFrame, scored_at: dateti
     out["model_version"] = model.version
     out["scored_at"] = pd.Timestamp(scored_at or datetime.now(UTC))
     return out
+
+
+def _values(column: pd.Series) -> Any:
+    return column.array if isinstance(column.dtype, pd.CategoricalDtype) else column.to_numpy()

@@ -93,6 +93,30 @@ def test_bad_rows_are_quarantined_and_current_data_is_written(model, tmp_path):
     assert result.quarantine_reasons == {"Gender: unknown category": 1}
 
 
+def test_parquet_outputs_hold_text_categories_as_pandas_would_write_them(model, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from machine_learning.data.validate import validate_players
+    from machine_learning.inference.batch import read_chunks
+
+    batch = batch_text(30)
+    batch.loc[3, "Location"] = " Europe "  # valid once stripped, as in the text path
+    source = write(batch, tmp_path / "b.csv", "csv")
+    outputs = BatchOutputs(predictions=str(tmp_path / "p.parquet"), current=str(tmp_path / "c.parquet"))
+
+    score_batch(source, outputs, model, None, max_quarantine_share=0.1, chunk_rows=7)
+
+    current = pq.read_table(tmp_path / "c.parquet")
+    (chunk,) = read_chunks(tmp_path / "b.csv", "b.csv", 100)
+    clean = validate_players(chunk).clean
+    strings = clean.astype({name: object for name in clean if isinstance(clean[name].dtype, pd.CategoricalDtype)})
+    expected = pa.Table.from_pandas(strings.assign(prediction="x"), preserve_index=False)
+    assert current.schema.equals(expected.schema, check_metadata=True)
+    assert current.column("Location").to_pylist()[3] == "Europe"
+    pd.testing.assert_frame_equal(current.to_pandas().drop(columns="prediction"), strings)
+
+
 def test_a_batch_with_too_many_bad_rows_writes_nothing(model, tmp_path):
     batch = batch_text(20)
     batch["Age"] = "old"

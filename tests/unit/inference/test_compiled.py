@@ -47,6 +47,24 @@ def test_unknown_categories_score_like_the_pipeline(pipeline, compiled_choice):
     np.testing.assert_allclose(compiled_choice.predictor.predict_proba(columns), expected, rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("rows", [7, 129, 5000])
+def test_categorical_columns_score_like_their_strings(pipeline, compiled_choice, rows):
+    """Validated Arrow text hands categories over as Categorical codes; every predictor scores them the same."""
+    from machine_learning.data.schema import CATEGORY_COLUMNS
+    from machine_learning.inference.fast_model import PipelinePredictor
+
+    columns = probe_columns(rows, seed=rows + 1)
+    columns["Gender"] = ["Robot", *columns["Gender"][1:]]  # unknown to the model
+    expected = pipeline.predict_proba(pd.DataFrame(columns)[list(FEATURE_COLUMNS)])
+    as_codes = dict(columns)
+    for category in CATEGORY_COLUMNS:  # categories in another order than the model's, with extra ones
+        order = list(dict.fromkeys([*sorted(set(columns[category.name]), reverse=True), *category.allowed, "?"]))
+        as_codes[category.name] = pd.Categorical(columns[category.name], categories=order)
+    predictors = [compiled_choice.predictor, CompiledPredictor(pipeline), PipelinePredictor(pipeline, [])]
+    for predictor in predictors:
+        np.testing.assert_allclose(predictor.predict_proba(as_codes), expected, rtol=0, atol=1e-9)
+
+
 @needs_compiler
 def test_the_library_is_kept_in_the_version_folder_and_reused(pipeline, tmp_path, monkeypatch):
     first = select_predictor(pipeline, tmp_path)
