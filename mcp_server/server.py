@@ -1,0 +1,105 @@
+"""The MCP tools: one per operator API operation, named after its operationId, with the same parameters.
+
+Over stdio the bearer token comes from ``OPERATOR_TOKEN`` (the process belongs to one person or agent). Over
+streamable HTTP each request's own ``Authorization`` header is passed on, so the caller's role applies and this
+server holds no token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from mcp_server.operator_client import OperatorClient, OperatorError
+
+INSTRUCTIONS = (
+    "Drive the ML lifecycle of one game title through its operator API. Start with get_status. Long actions "
+    "(start_pipeline_run) return a run id at once: follow it with get_pipeline_run until finished is true. "
+    "promote_candidate only promotes a candidate that beats production; rollback_production puts the previous "
+    "version back. cleanup_resources is a dry run unless dry_run is false and confirm_environment repeats the "
+    "environment."
+)
+
+
+def build_server(api: OperatorClient, token: str | None) -> MCPServer:
+    """Build the MCP server.
+
+    Args:
+        api: The operator API client.
+        token: The bearer token for calls without an ``Authorization`` header of their own (stdio).
+
+    Returns:
+        The server with one tool per operation.
+
+    """
+    server = MCPServer(name="engagement-mlops-operator", instructions=INSTRUCTIONS)
+
+    def call(ctx: Context, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None) -> Any:
+        headers = ctx.headers if ctx is not None else None
+        forwarded = (headers or {}).get("authorization")
+        try:
+            return api.call(method, path, forwarded or token, query, body)
+        except OperatorError as error:
+            raise ToolError(str(error)) from None
+
+    @server.tool()
+    def get_status(ctx: Context) -> dict[str, Any]:
+        """Which model versions are in production, waiting as candidate, and kept as previous (for rollback),
+        with their test scores and the last selection decision. Call this first."""
+        return dict(call(ctx, "GET", "/status"))
+
+    @server.tool()
+    def start_pipeline_run(ctx: Context, pipeline: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start a Mage pipeline run and return its run id at once. Pipelines: data_preparation, training,
+        model_selection, batch_inference, performance_monitoring, performance_reports, retraining,
+        online_inference. variables are data only, e.g. {"batch_date": "2026-11-23"}."""
+        return dict(call(ctx, "POST", f"/pipelines/{_segment(pipeline)}/runs", body={"variables": variables or {}}))
+
+    @server.tool()
+    def get_pipeline_run(ctx: Context, pipeline: str, run_id: int) -> dict[str, Any]:
+        """The status of a pipeline run (initial, running, completed, failed, cancelled), its failed blocks and
+        first error. Poll every few seconds until finished is true."""
+        return dict(call(ctx, "GET", f"/pipelines/{_segment(pipeline)}/runs/{int(run_id)}"))
+
+    @server.tool()
+    def promote_candidate(ctx: Context) -> dict[str, Any]:
+        """Compare the candidate with production on the same recent players and promote it only if it wins by
+        the margin; returns the decision and its reason."""
+        return dict(call(ctx, "POST", "/promotions"))
+
+    @server.tool()
+    def rollback_production(ctx: Context) -> dict[str, Any]:
+        """Put the previous model version back into production at once."""
+        return dict(call(ctx, "POST", "/rollbacks"))
+
+    @server.tool()
+    def get_latest_decision(ctx: Context, day: str | None = None) -> dict[str, Any]:
+        """The latest nightly monitoring decision (or that of day, YYYY-MM-DD): whether live quality dropped and
+        retraining started, and whether the drift tests warned."""
+        return dict(call(ctx, "GET", "/decisions/latest", {"day": day}))
+
+    @server.tool()
+    def get_live_quality(ctx: Context, day: str | None = None, days: int = 7) -> dict[str, Any]:
+        """Accuracy of what production served (and of a shadow candidate) per labelled day of the window of
+        days ending on day (default: the latest night)."""
+        return dict(call(ctx, "GET", "/live-quality", {"day": day, "days": days}))
+
+    @server.tool()
+    def cleanup_resources(
+        ctx: Context, environment: str, dry_run: bool = True, confirm_environment: str | None = None
+    ) -> dict[str, Any]:
+        """List the AWS resources tagged with this title and environment; deletes only when dry_run is false and
+        confirm_environment repeats the environment."""
+        body = {"environment": environment, "dry_run": dry_run, "confirm_environment": confirm_environment}
+        return dict(call(ctx, "POST", "/cleanup", body=body))
+
+    return server
+
+
+def _segment(value: str) -> str:
+    """A path segment that cannot leave its place in the URL."""
+    import urllib.parse
+
+    return urllib.parse.quote(str(value), safe="")
