@@ -18,7 +18,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m mcp_server", description="MCP server of the operator API")
     parser.add_argument("--transport", choices=("stdio", "streamable-http"), default="stdio")
     parser.add_argument("--host", default="127.0.0.1", help="streamable HTTP: the address to listen on")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("MCP_PORT", "8091")), help="streamable HTTP port")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("MCP_PORT", "8091")), help="streamable HTTP port"
+    )
     args = parser.parse_args()
     url = os.environ.get("OPERATOR_URL", "http://127.0.0.1:8090")
     if args.transport == "stdio":

@@ -59,7 +59,9 @@ class OperatorClient:
         except urllib.error.HTTPError as error:
             raise OperatorError(f"operator API {error.code}: {_detail(error)}") from None
         except OSError as error:
-            raise OperatorError(f"cannot reach the operator API at {self.url} ({error}); is 'make up' running?") from None
+            raise OperatorError(
+                f"cannot reach the operator API at {self.url} ({error}); is 'make up' running?"
+            ) from None
 
 
 def _detail(error: urllib.error.HTTPError) -> str:

@@ -46,27 +46,36 @@ def build_server(api: OperatorClient, token: str | None) -> MCPServer:
 
     @server.tool()
     def get_status(ctx: Context) -> dict[str, Any]:
-        """Which model versions are in production, waiting as candidate, and kept as previous (for rollback),
-        with their test scores and the last selection decision. Call this first."""
+        """Show which model versions are in production, waiting as candidate, and kept as previous.
+
+        Each comes with its test scores and the last selection decision. Call this first.
+        """
         return dict(call(ctx, "GET", "/status"))
 
     @server.tool()
     def start_pipeline_run(ctx: Context, pipeline: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Start a Mage pipeline run and return its run id at once. Pipelines: data_preparation, training,
-        model_selection, batch_inference, performance_monitoring, performance_reports, retraining,
-        online_inference. variables are data only, e.g. {"batch_date": "2026-11-23"}."""
+        """Start a Mage pipeline run and return its run id at once.
+
+        Pipelines: data_preparation, training, model_selection, batch_inference, performance_monitoring,
+        performance_reports, retraining, online_inference. variables are data only, e.g.
+        {"batch_date": "2026-11-23"}. Follow the run with get_pipeline_run.
+        """
         return dict(call(ctx, "POST", f"/pipelines/{_segment(pipeline)}/runs", body={"variables": variables or {}}))
 
     @server.tool()
     def get_pipeline_run(ctx: Context, pipeline: str, run_id: int) -> dict[str, Any]:
-        """The status of a pipeline run (initial, running, completed, failed, cancelled), its failed blocks and
-        first error. Poll every few seconds until finished is true."""
+        """Show the status of a pipeline run: initial, running, completed, failed or cancelled.
+
+        A failed run also names its failed blocks and first error. Poll every few seconds until finished is true.
+        """
         return dict(call(ctx, "GET", f"/pipelines/{_segment(pipeline)}/runs/{int(run_id)}"))
 
     @server.tool()
     def promote_candidate(ctx: Context) -> dict[str, Any]:
-        """Compare the candidate with production on the same recent players and promote it only if it wins by
-        the margin; returns the decision and its reason."""
+        """Compare the candidate with production on the same recent players; promote it only if it wins.
+
+        Returns the decision and its reason; promoted false changes nothing.
+        """
         return dict(call(ctx, "POST", "/promotions"))
 
     @server.tool()
@@ -76,22 +85,28 @@ def build_server(api: OperatorClient, token: str | None) -> MCPServer:
 
     @server.tool()
     def get_latest_decision(ctx: Context, day: str | None = None) -> dict[str, Any]:
-        """The latest nightly monitoring decision (or that of day, YYYY-MM-DD): whether live quality dropped and
-        retraining started, and whether the drift tests warned."""
+        """Show the latest nightly monitoring decision, or that of day (YYYY-MM-DD).
+
+        It says whether live quality dropped and retraining started, and whether the drift tests warned.
+        """
         return dict(call(ctx, "GET", "/decisions/latest", {"day": day}))
 
     @server.tool()
     def get_live_quality(ctx: Context, day: str | None = None, days: int = 7) -> dict[str, Any]:
-        """Accuracy of what production served (and of a shadow candidate) per labelled day of the window of
-        days ending on day (default: the latest night)."""
+        """Show the accuracy of what production served (and of a shadow candidate) per labelled day.
+
+        The window is days long and ends on day (default: the latest night).
+        """
         return dict(call(ctx, "GET", "/live-quality", {"day": day, "days": days}))
 
     @server.tool()
     def cleanup_resources(
         ctx: Context, environment: str, dry_run: bool = True, confirm_environment: str | None = None
     ) -> dict[str, Any]:
-        """List the AWS resources tagged with this title and environment; deletes only when dry_run is false and
-        confirm_environment repeats the environment."""
+        """List the AWS resources tagged with this title and environment, and delete them if confirmed.
+
+        Deletes only when dry_run is false and confirm_environment repeats the environment.
+        """
         body = {"environment": environment, "dry_run": dry_run, "confirm_environment": confirm_environment}
         return dict(call(ctx, "POST", "/cleanup", body=body))
 
@@ -99,7 +114,7 @@ def build_server(api: OperatorClient, token: str | None) -> MCPServer:
 
 
 def _segment(value: str) -> str:
-    """A path segment that cannot leave its place in the URL."""
+    """Quote a value so it stays one path segment of the URL."""
     import urllib.parse
 
     return urllib.parse.quote(str(value), safe="")

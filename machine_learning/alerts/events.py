@@ -62,7 +62,9 @@ def alerts_for_decision(title: str, record: dict[str, Any], episode_started: str
         episode = episode_started or day
         live, expected = record.get("live_accuracy"), record.get("expected_accuracy")
         numbers = f"live accuracy {live:.4f} vs expected {expected:.4f}" if live is not None and expected else ""
-        text = f"[{title}] live quality dropped on {day} ({numbers or 'see the decision'}): {record.get('quality_reason')}"
+        text = (
+            f"[{title}] live quality dropped on {day} ({numbers or 'see the decision'}): {record.get('quality_reason')}"
+        )
         alerts.append(Alert(QUALITY_DROP, f"{QUALITY_DROP}/{title}/{episode}", text))
     if record.get("retraining_triggered") and record.get("retraining_run_id") is not None:
         run = record["retraining_run_id"]
@@ -92,7 +94,7 @@ def alert_for_transition(title: str, event: str, version: str, reason: str) -> A
 
 
 def alert_for_retreat(title: str, version: str, reason: str) -> Alert:
-    """The alert of an automatic retreat: a challenger or new production withdrawn without a human.
+    """Return the alert of an automatic retreat: a challenger or new production withdrawn without a human.
 
     Args:
         title: The game title.
@@ -108,7 +110,7 @@ def alert_for_retreat(title: str, version: str, reason: str) -> Alert:
 
 
 def alert_for_failed_run(title: str, message: str) -> Alert:
-    """The alert of a failed pipeline run, from Mage's own failure notification (relayed by the operator API).
+    """Return the alert of a failed pipeline run, from Mage's failure notification (relayed by the operator API).
 
     Args:
         title: The game title of the install.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -155,7 +155,7 @@ def submit_alert(store: ObjectStore, settings: Settings, alert: Alert) -> thread
 
 
 def notify_decision(store: ObjectStore, settings: Settings, record: dict[str, Any]) -> None:
-    """Hook of the nightly monitoring: alert a live-quality drop (once per episode) and a started retraining."""
+    """Alert a live-quality drop (once per episode) and a started retraining: the nightly monitoring's hook."""
     _guarded(lambda: _submit_decision(store, settings, record))
 
 
@@ -173,7 +173,7 @@ def _submit_decision(store: ObjectStore, settings: Settings, record: dict[str, A
     _submit_all(store, settings, alerts_for_decision(settings.game_title, record, episode))
 
 
-def _submit_all(store: ObjectStore, settings: Settings, alerts: list[Alert | None]) -> None:
+def _submit_all(store: ObjectStore, settings: Settings, alerts: Sequence[Alert | None]) -> None:
     for alert in alerts:
         if alert is not None:
             submit_alert(store, settings, alert)

@@ -62,10 +62,16 @@ def read_status(settings: Settings) -> dict[str, Any]:
         return {"version": info["version"], "run_id": info["run_id"], **{k: info["tags"].get(k) for k in keep}}
 
     aliases = read_alias_versions(settings)
-    return {"title": settings.game_title, "model_name": settings.model_name, **{a: summary(v) for a, v in aliases.items()}}
+    return {
+        "title": settings.game_title,
+        "model_name": settings.model_name,
+        **{a: summary(v) for a, v in aliases.items()},
+    }
 
 
-def start_run(settings: Settings, services: OperatorServices, pipeline: str, variables: dict[str, Any]) -> dict[str, Any]:
+def start_run(
+    settings: Settings, services: OperatorServices, pipeline: str, variables: dict[str, Any]
+) -> dict[str, Any]:
     """Start a pipeline through its API trigger and return at once (as ``mlops run-pipeline --no-wait``)."""
     from machine_learning.orchestration import start_pipeline
     from machine_learning.run_variables import PIPELINE_VARIABLES, prepare_run_variables
@@ -80,7 +86,7 @@ def start_run(settings: Settings, services: OperatorServices, pipeline: str, var
 
 
 def read_run(services: OperatorServices, pipeline: str, run_id: int) -> dict[str, Any]:
-    """A pipeline run's status now, with its failed blocks and first error (as ``mlops wait-run``, without waiting)."""
+    """Return a pipeline run's status now, failed blocks and first error (``mlops wait-run``, without waiting)."""
     from machine_learning.orchestration import FINISHED
 
     client = services.mage()
@@ -118,7 +124,7 @@ def rollback(settings: Settings, services: OperatorServices) -> dict[str, Any]:
 
 
 def read_decision(settings: Settings, services: OperatorServices, day: str | None) -> dict[str, Any]:
-    """A night's monitoring decision, the latest by default (as ``mlops decision --json``)."""
+    """Return a night's monitoring decision, the latest by default (as ``mlops decision --json``)."""
     from machine_learning.monitoring.decision import decision_key, describe_record
 
     store = services.connect().store
@@ -149,7 +155,10 @@ def cleanup(settings: Settings, services: OperatorServices, request: dict[str, A
             f"to delete, set confirm_environment to {scope.environment!r} (or keep dry_run true to only list)"
         )
     resources = find_resources(services.aws, scope)
-    listed = [{"arn": r.arn, "service": r.service, "kind": r.kind, "name": r.name, "supported": r.supported} for r in resources]
+    listed = [
+        {"arn": r.arn, "service": r.service, "kind": r.kind, "name": r.name, "supported": r.supported}
+        for r in resources
+    ]
     if dry_run or not resources:
         return {"dry_run": dry_run, "resources": listed}
     folder = Path(settings.cleanup_backup_dir).expanduser()

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -112,8 +113,7 @@ def create_app(settings: Settings, services: OperatorServices | None = None) -> 
             if not access.allowed:
                 headers = {"WWW-Authenticate": "Bearer"} if access.status == 401 else None
                 raise HTTPException(access.status, access.reason, headers=headers)
-            assert access.role is not None
-            return access.role
+            return access.role or Role.VIEWER  # an allowed access always carries its role
 
         return check
 
@@ -135,8 +135,11 @@ def create_app(settings: Settings, services: OperatorServices | None = None) -> 
 def _add_routes(app: FastAPI, settings: Settings, deps: OperatorServices, reader: list[Any], actor: list[Any]) -> None:
     @app.get("/status", operation_id="getStatus", response_model=StatusResponse, dependencies=reader, responses=_ERRORS)
     def get_status() -> dict[str, Any]:
-        """Which model versions are in production, waiting as candidate, and kept as previous (for rollback), with
-        their test scores and the last selection decision. Call this first to learn the state of the title."""
+        """Show which model versions are in production, waiting as candidate, and kept as previous.
+
+        Each comes with its test scores and the last selection decision. Call this first to learn the state of the
+        title; previous is what rollbackProduction would put back.
+        """
         return actions.read_status(settings)
 
     @app.post(
@@ -148,9 +151,11 @@ def _add_routes(app: FastAPI, settings: Settings, deps: OperatorServices, reader
         responses=_ERRORS,
     )
     def start_pipeline_run(body: PipelineRunRequest, pipeline: PipelineName) -> dict[str, Any]:
-        """Start a Mage pipeline run and return its run id at once, without waiting. Pipelines: data_preparation,
-        training, model_selection, batch_inference, performance_monitoring, performance_reports, retraining,
-        online_inference. Follow the run with getPipelineRun until finished is true."""
+        """Start a Mage pipeline run and return its run id at once, without waiting.
+
+        Pipelines: data_preparation, training, model_selection, batch_inference, performance_monitoring,
+        performance_reports, retraining, online_inference. Follow the run with getPipelineRun until finished is true.
+        """
         return actions.start_run(settings, deps, pipeline, body.variables)
 
     @app.get(
@@ -161,8 +166,10 @@ def _add_routes(app: FastAPI, settings: Settings, deps: OperatorServices, reader
         responses=_ERRORS,
     )
     def get_pipeline_run(pipeline: PipelineName, run_id: RunId) -> dict[str, Any]:
-        """The current status of a pipeline run: initial, running, completed, failed or cancelled, with the failed
-        blocks and the first error of a failed run. Poll it every few seconds until finished is true."""
+        """Show the current status of a pipeline run: initial, running, completed, failed or cancelled.
+
+        A failed run also names its failed blocks and its first error. Poll every few seconds until finished is true.
+        """
         return actions.read_run(deps, pipeline, run_id)
 
     @app.post(
@@ -170,8 +177,11 @@ def _add_routes(app: FastAPI, settings: Settings, deps: OperatorServices, reader
         responses=_ERRORS,
     )  # fmt: skip
     def promote_candidate() -> dict[str, Any]:
-        """Compare the candidate with production on the same recent players and promote it only if it wins by
-        the margin. Returns the decision and the reason with its numbers; promoted false changes nothing."""
+        """Compare the candidate with production on the same recent players; promote it only if it wins.
+
+        The candidate must win by the promotion margin. Returns the decision and the reason with its numbers;
+        promoted false changes nothing.
+        """
         return actions.promote(settings, deps)
 
     @app.post(
@@ -179,8 +189,10 @@ def _add_routes(app: FastAPI, settings: Settings, deps: OperatorServices, reader
         responses=_ERRORS,
     )  # fmt: skip
     def rollback_production() -> dict[str, Any]:
-        """Put the previous model version back into production at once. Use it when the production model is
-        clearly worse than the one before; 404 when there is no previous version."""
+        """Put the previous model version back into production at once.
+
+        Use it when the production model is clearly worse than the one before; 404 when there is no previous version.
+        """
         return actions.rollback(settings, deps)
 
     @app.get(
@@ -188,8 +200,11 @@ def _add_routes(app: FastAPI, settings: Settings, deps: OperatorServices, reader
         responses=_ERRORS,
     )  # fmt: skip
     def get_latest_decision(day: DayQuery = None) -> dict[str, Any]:
-        """The latest nightly monitoring decision (or that of a given night): whether live quality dropped and
-        retraining was started (with its run id), and whether the drift tests warned, with the reason."""
+        """Show the latest nightly monitoring decision, or that of a given night.
+
+        It says whether live quality dropped and retraining was started (with its run id), and whether the drift
+        tests warned, with the reason.
+        """
         return actions.read_decision(settings, deps, _checked_day(day))
 
     @app.get(
@@ -197,8 +212,10 @@ def _add_routes(app: FastAPI, settings: Settings, deps: OperatorServices, reader
         responses=_ERRORS,
     )  # fmt: skip
     def get_live_quality(day: DayQuery = None, days: DaysQuery = 7) -> dict[str, Any]:
-        """The accuracy of what production served (and of a shadow candidate) on each labelled day of the
-        window. Labels arrive weekly, so recent days may have no rows yet."""
+        """Show the accuracy of what production served (and of a shadow candidate) per labelled day.
+
+        The window is the given number of days ending on day. Labels arrive weekly, so recent days may have no rows.
+        """
         return actions.read_live_quality(settings, deps, _checked_day(day), days)
 
     @app.post(
@@ -206,8 +223,11 @@ def _add_routes(app: FastAPI, settings: Settings, deps: OperatorServices, reader
         responses=_ERRORS,
     )  # fmt: skip
     def cleanup_resources(body: CleanupRequest) -> dict[str, Any]:
-        """List the AWS resources tagged with this title and an environment. A dry run (the default) deletes
-        nothing; to delete, set dry_run false and repeat the environment in confirm_environment."""
+        """List the AWS resources tagged with this title and an environment, and delete them if confirmed.
+
+        A dry run (the default) deletes nothing; to delete, set dry_run false and repeat the environment in
+        confirm_environment. A JSON backup of the list is written before anything is deleted.
+        """
         return actions.cleanup(settings, deps, body.model_dump())
 
     @app.get("/health", include_in_schema=False)

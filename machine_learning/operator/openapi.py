@@ -89,7 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = render_openapi()
     if "--check" in arguments:
         if not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text() != text:
-            print(f"error: {OPENAPI_PATH} is out of date; run: python -m machine_learning.operator.openapi", file=sys.stderr)
+            print(
+                f"error: {OPENAPI_PATH} is out of date; run: python -m machine_learning.operator.openapi",
+                file=sys.stderr,
+            )
             return 1
         return 0
     OPENAPI_PATH.write_text(text)

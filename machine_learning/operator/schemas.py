@@ -54,8 +54,8 @@ class PipelineRunRequest(BaseModel):
     variables: dict[str, Any] = Field(
         default_factory=dict,
         description=(
-            "Runtime variables the pipeline accepts, e.g. {\"batch_date\": \"2026-11-23\"} for batch_inference or "
-            "{\"params\": {\"classifier__max_iter\": 100}} for training. Services, buckets and credentials are "
+            'Runtime variables the pipeline accepts, e.g. {"batch_date": "2026-11-23"} for batch_inference or '
+            '{"params": {"classifier__max_iter": 100}} for training. Services, buckets and credentials are '
             "refused. The title is added by the API."
         ),
     )

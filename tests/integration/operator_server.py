@@ -19,7 +19,9 @@ from tests.conftest import free_port
 def serve_operator(settings: Settings, services: OperatorServices) -> Iterator[str]:
     """Run the operator API until the block ends; yield its URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, services), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, services), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -56,9 +56,7 @@ def api(settings: Settings, mage: FakeMage, aws: Any) -> Iterator[str]:
         yield url
 
 
-def test_status_promotion_and_rollback_through_the_api(
-    api: str, settings: Settings, prepared: pd.DataFrame
-) -> None:
+def test_status_promotion_and_rollback_through_the_api(api: str, settings: Settings, prepared: pd.DataFrame) -> None:
     empty = requests.get(f"{api}/status", headers=bearer("viewer"), timeout=30).json()
     assert empty["title"] == settings.game_title and empty["production"] is None
     first, promoted = train_register_select(settings, prepared)
@@ -162,8 +160,9 @@ def test_a_promotion_and_a_relayed_mage_failure_each_alert_once(
         with serve_operator(alerting, services) as url:
             version, promoted = train_register_select(alerting, prepared)  # the first model is promoted
             assert promoted
-            failure = {"blocks": [{"type": "header", "text": {"text": "Failed to run Mage pipeline training"}},
-                                  {"type": "section", "text": {"text": f"Error: boom {url}/pipelines/training/runs/5"}}]}  # fmt: skip
+            header = {"type": "header", "text": {"text": "Failed to run Mage pipeline training"}}
+            section = {"type": "section", "text": {"text": f"Error: boom {url}/pipelines/training/runs/5"}}
+            failure = {"blocks": [header, section]}
             for _ in range(2):  # Mage reporting the same failed run twice is one alert
                 assert requests.post(f"{url}/alerts/mage/{relay}", json=failure, timeout=30).status_code == 202
             _wait_for(lambda: len(receiver.bodies) >= 2)

@@ -30,7 +30,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 time.sleep(receiver.delay)
                 receiver.bodies.append(body)
@@ -108,7 +108,9 @@ def test_submitting_returns_at_once_while_the_webhook_is_slow(store: ObjectStore
         slow.close()
 
 
-def test_concurrent_submissions_of_one_alert_send_it_once(receiver: Receiver, store: ObjectStore, settings: Settings) -> None:
+def test_concurrent_submissions_of_one_alert_send_it_once(
+    receiver: Receiver, store: ObjectStore, settings: Settings
+) -> None:
     receiver.failures = 0
     settings = _with_hook(settings, receiver.url)
     threads = [submit_alert(store, settings, ALERT) for _ in range(5)]

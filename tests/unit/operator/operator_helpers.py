@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-TOKENS = {"viewer": "viewer-token-" + "v" * 16, "operator": "operator-token-" + "o" * 16, "approver": "approver-" + "a" * 16}
+TOKENS = {
+    "viewer": "viewer-token-" + "v" * 16,
+    "operator": "operator-token-" + "o" * 16,
+    "approver": "approver-" + "a" * 16,
+}
 
 
 class FakeMage:

@@ -54,7 +54,9 @@ def test_the_api_refuses_to_start_without_role_tokens(settings: Settings) -> Non
 
 
 @pytest.mark.parametrize(("method", "path", "body", "_role"), OPERATIONS)
-def test_anonymous_and_unknown_tokens_get_401(client: TestClient, method: str, path: str, body: Any, _role: str) -> None:
+def test_anonymous_and_unknown_tokens_get_401(
+    client: TestClient, method: str, path: str, body: Any, _role: str
+) -> None:
     for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": TOKENS["operator"]}):
         response = client.request(method, path, json=body, headers=headers)
         assert response.status_code == 401, (path, headers, response.text)
@@ -73,7 +75,9 @@ def test_viewers_and_approvers_may_not_act(
     assert mage.runs == {}
 
 
-def test_an_operator_starts_a_run_and_gets_its_id_at_once(client: TestClient, mage: FakeMage, settings: Settings) -> None:
+def test_an_operator_starts_a_run_and_gets_its_id_at_once(
+    client: TestClient, mage: FakeMage, settings: Settings
+) -> None:
     variables = {"params": {"classifier__max_iter": 50}}
     started = client.post("/pipelines/training/runs", json={"variables": variables}, headers=bearer("operator"))
     assert started.status_code == 202, started.text
@@ -84,7 +88,11 @@ def test_an_operator_starts_a_run_and_gets_its_id_at_once(client: TestClient, ma
     assert followed.json()["status"] == "running" and followed.json()["finished"] is False
     mage.runs[run["run_id"]].update(status="failed", block_runs=[{"block_uuid": "train_candidate", "status": "failed"}])
     failed = client.get(f"/pipelines/training/runs/{run['run_id']}", headers=bearer("viewer")).json()
-    assert failed["finished"] is True and failed["failed_blocks"] == ["train_candidate"] and failed["error"] == "ValueError: boom"
+    assert (
+        failed["finished"] is True
+        and failed["failed_blocks"] == ["train_candidate"]
+        and failed["error"] == "ValueError: boom"
+    )
 
 
 @pytest.mark.parametrize(

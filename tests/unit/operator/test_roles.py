@@ -50,9 +50,16 @@ def test_an_empty_role_token_matches_nothing() -> None:
     ("overrides", "message"),
     [
         ({}, "OPERATOR_VIEWER_TOKEN is empty"),
-        ({"operator_viewer_token": "v" * 24, "operator_operator_token": "short"}, "OPERATOR_OPERATOR_TOKEN is too short"),
         (
-            {"operator_viewer_token": "s" * 24, "operator_operator_token": "s" * 24, "operator_approver_token": "a" * 24},
+            {"operator_viewer_token": "v" * 24, "operator_operator_token": "short"},
+            "OPERATOR_OPERATOR_TOKEN is too short",
+        ),
+        (
+            {
+                "operator_viewer_token": "s" * 24,
+                "operator_operator_token": "s" * 24,
+                "operator_approver_token": "a" * 24,
+            },
             "must differ",
         ),
     ],
