@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from machine_learning.errors import InvalidInputError, NotFoundError
+from machine_learning.errors import InvalidInputError, MLOpsError, NotFoundError
 from machine_learning.settings import Settings
 
 
@@ -154,7 +154,12 @@ def cleanup(settings: Settings, services: OperatorServices, request: dict[str, A
         raise InvalidInputError(
             f"to delete, set confirm_environment to {scope.environment!r} (or keep dry_run true to only list)"
         )
-    resources = find_resources(services.aws, scope)
+    try:
+        resources = find_resources(services.aws, scope)
+    except Exception as error:  # noqa: BLE001 - botocore errors (credentials, permissions, endpoint) as one line
+        raise MLOpsError(
+            f"cannot list resources ({type(error).__name__}: {str(error)[:300]}); check AWS credentials and region"
+        ) from None
     listed = [
         {"arn": r.arn, "service": r.service, "kind": r.kind, "name": r.name, "supported": r.supported}
         for r in resources

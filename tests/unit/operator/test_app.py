@@ -152,3 +152,15 @@ def test_the_relay_needs_its_secret_path(client: TestClient) -> None:
     # No webhook configured: accepted, nothing sent.
     accepted = client.post("/alerts/mage/" + "r" * 24, content=json.dumps({"blocks": [{"text": {"text": "boom"}}]}))
     assert accepted.status_code == 202 and accepted.json()["alert"].startswith("pipeline-failed/")
+
+
+def test_an_aws_error_during_cleanup_is_one_line_502(settings: Settings, store: ObjectStore) -> None:
+    def failing(service: str) -> Any:
+        raise RuntimeError("Unable to locate credentials")
+
+    configured = dataclasses.replace(settings, **{f"operator_{role}_token": token for role, token in TOKENS.items()})
+    services = OperatorServices(mage=FakeMage, connect=lambda: Services(store=store, mlflow=None), aws=failing)
+    client = TestClient(create_app(configured, services), raise_server_exceptions=False)
+    response = client.post("/cleanup", json={"environment": "dev"}, headers=bearer("operator"))
+    assert response.status_code == 502
+    assert response.json()["detail"].startswith("cannot list resources (RuntimeError: Unable to locate credentials)")
