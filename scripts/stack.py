@@ -144,9 +144,6 @@ def _addresses(env: dict[str, str]) -> dict[str, str]:
         "MAGE_URL": url(env["MAGE_PORT"]),
         "SERVING_URL": url(env["SERVING_PORT"]),
         "OPERATOR_URL": url(env["OPERATOR_PORT"]),
-        # Mage's own failure notifications (mage_project/metadata.yaml) go to the operator API, which relays them
-        # to ALERT_WEBHOOK_URL with retries and de-duplication.
-        "ALERT_RELAY_URL": url(env["OPERATOR_PORT"]) + "/alerts/mage/" + env["ALERT_RELAY_TOKEN"],
     }
 
 
@@ -225,6 +222,11 @@ def build_components(state: Path, env: dict[str, str]) -> dict[str, Component]:
     mage_argv = [str(app_bin / "mage"), "start", str(ROOT / "mage_project"), "--host", "127.0.0.1"]
     mage_argv += ["--port", str(port["MAGE_PORT"])]
     evidently_hosts = f"127.0.0.1:{port['EVIDENTLY_PORT']},localhost:{port['EVIDENTLY_PORT']}"
+    # With a webhook, Mage's own failure notifications (mage_project/metadata.yaml) go to the operator API, which
+    # relays them with retries and de-duplication. Without one Mage gets no relay address and sends nothing.
+    relay = {}
+    if os.environ.get("ALERT_WEBHOOK_URL") or env.get("ALERT_WEBHOOK_URL"):
+        relay = {"ALERT_RELAY_URL": f"{url(port['OPERATOR_PORT'])}/alerts/mage/{env['ALERT_RELAY_TOKEN']}"}
     return {
         "s3": Component("s3", port["S3_PORT"], s3_argv, url(port["S3_PORT"]) + "/", url(port["S3_PORT"])),
         "mlflow": Component(
@@ -260,6 +262,7 @@ def build_components(state: Path, env: dict[str, str]) -> dict[str, Component]:
                 "SCHEDULER_TRIGGER_INTERVAL": "1",
                 # sitecustomize.py there keeps trigger tokens out of Mage's request log.
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(MAGE_SITE), os.environ.get("PYTHONPATH")])),
+                **relay,
             },
             timeout=180.0,
         ),
