@@ -142,8 +142,8 @@ class Settings:
         operator_viewer_token: Bearer token of the operator API's ``viewer`` role (reads); never printed.
         operator_operator_token: Bearer token of its ``operator`` role (runs pipelines, promotes, rolls back,
             cleans up); never printed.
-        operator_approver_token: Bearer token of its ``approver`` role (reads; approvals once a promotion
-            policy exists); never printed.
+        operator_approver_token: Bearer token of its ``approver`` role (reads, approves and rejects versions
+            under ``PROMOTION_POLICY``); never printed.
         alert_webhook_url: Slack-compatible incoming webhook (``{"text": ...}``) the alerts go to; empty sends
             none. Never printed (a Slack webhook URL is a credential).
         alert_relay_token: Secret in the path of the operator API's ``/alerts/mage/<token>``, where Mage's own

@@ -18,7 +18,8 @@ INSTRUCTIONS = (
     "Drive the ML lifecycle of one game title through its operator API. Start with get_status. Long actions "
     "(start_pipeline_run) return a run id at once: follow it with get_pipeline_run until finished is true. "
     "promote_candidate only promotes a candidate that beats production; rollback_production puts the previous "
-    "version back. cleanup_resources is a dry run unless dry_run is false and confirm_environment repeats the "
+    "version back. Under PROMOTION_POLICY=manual a winner waits: approve_version or reject_version it (approver "
+    "role). cleanup_resources is a dry run unless dry_run is false and confirm_environment repeats the "
     "environment."
 )
 
@@ -79,9 +80,22 @@ def build_server(api: OperatorClient, token: str | None) -> MCPServer:
         return dict(call(ctx, "POST", "/promotions"))
 
     @server.tool()
-    def rollback_production(ctx: Context) -> dict[str, Any]:
-        """Put the previous model version back into production at once."""
-        return dict(call(ctx, "POST", "/rollbacks"))
+    def rollback_production(ctx: Context, reason: str = "rolled back through the MCP server") -> dict[str, Any]:
+        """Put the previous model version back into production at once; reason goes into the audit log."""
+        return dict(call(ctx, "POST", "/rollbacks", body={"reason": reason}))
+
+    @server.tool()
+    def approve_version(ctx: Context, version: str, reason: str) -> dict[str, Any]:
+        """Approve a model version waiting for approval (or running as the canary), and promote it.
+
+        Needs the approver role; reason goes into the audit log.
+        """
+        return dict(call(ctx, "POST", f"/versions/{_segment(version)}/approval", body={"reason": reason}))
+
+    @server.tool()
+    def reject_version(ctx: Context, version: str, reason: str) -> dict[str, Any]:
+        """Reject a model version: it is never promoted. Needs the approver role; reason goes into the audit log."""
+        return dict(call(ctx, "POST", f"/versions/{_segment(version)}/rejection", body={"reason": reason}))
 
     @server.tool()
     def get_latest_decision(ctx: Context, day: str | None = None) -> dict[str, Any]:

@@ -87,7 +87,9 @@ def alert_for_transition(title: str, event: str, version: str, reason: str) -> A
 
     """
     if event == PROMOTED_EVENT:
-        return Alert(PROMOTION, f"{PROMOTION}/{title}/v{version}", f"[{title}] v{version} promoted to production: {reason}")
+        return Alert(
+            PROMOTION, f"{PROMOTION}/{title}/v{version}", f"[{title}] v{version} promoted to production: {reason}"
+        )
     if event == WITHDRAWN_EVENT:
         return alert_for_retreat(title, version, reason)
     return None

@@ -114,13 +114,39 @@ def promote(settings: Settings, services: OperatorServices) -> dict[str, Any]:
     return select_model(connected.mlflow, connected.store, settings).to_dict()
 
 
-def rollback(settings: Settings, services: OperatorServices) -> dict[str, Any]:
-    """Put the previous version back into production (as ``mlops rollback``)."""
+def rollback(settings: Settings, services: OperatorServices, reason: str) -> dict[str, Any]:
+    """Put the previous version back into production, audited, never amid a selection (as ``mlops rollback``)."""
+    from machine_learning.locks import title_lock
     from machine_learning.registry import rollback_production
+    from machine_learning.rollout.audit import AuditLog
+    from machine_learning.selection import SELECTION_LOCK
 
-    version = rollback_production(services.connect().mlflow, settings)
+    connected = services.connect()
+    audit = AuditLog(connected.mlflow, connected.store, settings)
+    with title_lock(connected.store, settings, SELECTION_LOCK):
+        version = rollback_production(connected.mlflow, settings, audit, reason)
     message = f"rolled back: {version.name} v{version.version} is in production again"
     return {"production_version": version.version, "message": message}
+
+
+def decide_approval(
+    settings: Settings, services: OperatorServices, version: str, approve: bool, reason: str
+) -> dict[str, Any]:
+    """Approve (and promote) or reject a version under the promotion policy (as ``mlops approve`` / ``reject``)."""
+    from machine_learning.locks import title_lock
+    from machine_learning.rollout.approval import approve_version, check_request, reject_version
+    from machine_learning.rollout.audit import AuditLog
+    from machine_learning.selection import SELECTION_LOCK
+
+    check_request(version, reason)  # refused before any lock or call
+    connected = services.connect()
+    audit = AuditLog(connected.mlflow, connected.store, settings)
+    if not approve:
+        info = reject_version(audit, settings, version, reason)
+        return {"version": info.version, "decision": "rejected", "message": f"v{info.version} will not be promoted"}
+    with title_lock(connected.store, settings, SELECTION_LOCK):  # production moves: never amid a model selection
+        info = approve_version(audit, settings, version, reason)
+    return {"version": info.version, "decision": "approved", "message": f"v{info.version} is in production"}
 
 
 def read_decision(settings: Settings, services: OperatorServices, day: str | None) -> dict[str, Any]:

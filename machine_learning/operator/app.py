@@ -31,8 +31,10 @@ from machine_learning.operator.openapi import to_openapi_30
 from machine_learning.operator.roles import Permission, Role, check_access, role_tokens
 from machine_learning.operator.schemas import (
     DAY_PATTERN,
+    DEFAULT_ROLLBACK_REASON,
     PIPELINE_PATTERN,
     TITLE_PATTERN,
+    ApprovalResponse,
     CleanupRequest,
     CleanupResponse,
     DecisionResponse,
@@ -41,6 +43,8 @@ from machine_learning.operator.schemas import (
     PipelineRunRequest,
     PipelineRunResponse,
     PromotionResponse,
+    ReasonRequest,
+    RollbackRequest,
     RollbackResponse,
     StatusResponse,
 )
@@ -75,6 +79,9 @@ PipelineName = Annotated[
 ]
 RunId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="The run id startPipelineRun returned.")]
 DayQuery = Annotated[str | None, Query(pattern=DAY_PATTERN, description="A night, YYYY-MM-DD; default the latest.")]
+VersionPath = Annotated[
+    str, PathParam(pattern=r"^[0-9]{1,9}$", description="A registered model version number, e.g. 3.")
+]
 DaysQuery = Annotated[int, Query(ge=1, le=90, description="Days in the window ending on day.")]
 
 
@@ -101,7 +108,7 @@ def create_app(settings: Settings, services: OperatorServices | None = None) -> 
             "Drive the ML lifecycle of one game title: read the model status, start a Mage pipeline and follow "
             "its run, promote the candidate or roll production back, read the latest monitoring decision and "
             "live quality, and clean up AWS resources. Send 'Authorization: Bearer <token>' of the role "
-            "viewer (reads), operator (reads and acts) or approver (reads)."
+            "viewer (reads), operator (reads and acts) or approver (reads, approves and rejects)."
         ),
         docs_url=None,
         redoc_url=None,
@@ -124,7 +131,8 @@ def create_app(settings: Settings, services: OperatorServices | None = None) -> 
 
     reader = [Depends(require(Permission.READ)), Depends(title_of)]
     actor = [Depends(require(Permission.OPERATE)), Depends(title_of)]
-    _add_routes(app, settings, deps, reader, actor)
+    approver = [Depends(require(Permission.APPROVE)), Depends(title_of)]
+    _add_routes(app, settings, deps, reader, actor, approver)
     _add_relay(app, settings, deps)
     app.add_exception_handler(MLOpsError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
@@ -132,7 +140,9 @@ def create_app(settings: Settings, services: OperatorServices | None = None) -> 
     return app
 
 
-def _add_routes(app: FastAPI, settings: Settings, deps: OperatorServices, reader: list[Any], actor: list[Any]) -> None:
+def _add_routes(
+    app: FastAPI, settings: Settings, deps: OperatorServices, reader: list[Any], actor: list[Any], approver: list[Any]
+) -> None:
     @app.get("/status", operation_id="getStatus", response_model=StatusResponse, dependencies=reader, responses=_ERRORS)
     def get_status() -> dict[str, Any]:
         """Show which model versions are in production, waiting as candidate, and kept as previous.
@@ -188,12 +198,35 @@ def _add_routes(app: FastAPI, settings: Settings, deps: OperatorServices, reader
         "/rollbacks", operation_id="rollbackProduction", response_model=RollbackResponse, dependencies=actor,
         responses=_ERRORS,
     )  # fmt: skip
-    def rollback_production() -> dict[str, Any]:
+    def rollback_production(body: RollbackRequest | None = None) -> dict[str, Any]:
         """Put the previous model version back into production at once.
 
         Use it when the production model is clearly worse than the one before; 404 when there is no previous version.
         """
-        return actions.rollback(settings, deps)
+        return actions.rollback(settings, deps, body.reason if body else DEFAULT_ROLLBACK_REASON)
+
+    @app.post(
+        "/versions/{version}/approval", operation_id="approveVersion", response_model=ApprovalResponse,
+        dependencies=approver, responses=_ERRORS,
+    )  # fmt: skip
+    def approve_version(version: VersionPath, body: ReasonRequest) -> dict[str, Any]:
+        """Approve a model version that waits for approval (or runs as the canary), and promote it.
+
+        Under PROMOTION_POLICY=manual a winning candidate waits as pending-approval until approved; getStatus and
+        the audit log show it. A rejected version cannot be approved (422). Needs the approver role.
+        """
+        return actions.decide_approval(settings, deps, version, True, body.reason)
+
+    @app.post(
+        "/versions/{version}/rejection", operation_id="rejectVersion", response_model=ApprovalResponse,
+        dependencies=approver, responses=_ERRORS,
+    )  # fmt: skip
+    def reject_version(version: VersionPath, body: ReasonRequest) -> dict[str, Any]:
+        """Reject a model version: it is never promoted, and leaves pending-approval and the canary.
+
+        The version in production cannot be rejected (422): roll it back instead. Needs the approver role.
+        """
+        return actions.decide_approval(settings, deps, version, False, body.reason)
 
     @app.get(
         "/decisions/latest", operation_id="getLatestDecision", response_model=DecisionResponse, dependencies=reader,

@@ -1,8 +1,8 @@
 """Who may do what in the operator API: three roles, one bearer token each, and a pure access check.
 
 ``viewer`` reads (status, runs, decisions, live quality); ``operator`` also acts (runs pipelines, promotes,
-rolls back, cleans up); ``approver`` reads and, once a promotion policy exists, approves or rejects (kept apart
-from ``operator``, so the person who starts a change is not the one who approves it).
+rolls back, cleans up); ``approver`` reads and approves or rejects versions under the promotion policy (kept
+apart from ``operator``, so the person who starts a change is not the one who approves it).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 TITLE_PATTERN = r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$"
 DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 PIPELINE_PATTERN = r"^[a-z][a-z_]{0,63}$"
+DEFAULT_ROLLBACK_REASON = "rolled back through the operator API"
 
 
 class Problem(BaseModel):
@@ -82,6 +83,28 @@ class PromotionResponse(BaseModel):
     production_version: str | None = Field(description="The production it was compared with; null for the first.")
     metric: str = Field(description="The promotion metric (accuracy or f1_macro).")
     compared_on: str = Field(description="Which rows decided: recent, live or held-out.")
+
+
+class ReasonRequest(BaseModel):
+    """Why, in words: it goes into the audit log with who and when."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, description="Why this is done, for the audit log.")
+
+
+class RollbackRequest(BaseModel):
+    """Why production is rolled back."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(DEFAULT_ROLLBACK_REASON, min_length=1, max_length=2000, description="Why, for the audit log.")
+
+
+class ApprovalResponse(BaseModel):
+    """The outcome of an approval or a rejection."""
+
+    version: str = Field(description="The model version decided on.")
+    decision: str = Field(description="approved (it is now in production) or rejected (it is never promoted).")
+    message: str = Field(description="What happened, in one line.")
 
 
 class RollbackResponse(BaseModel):

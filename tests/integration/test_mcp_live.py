@@ -31,7 +31,7 @@ MCP_PYTHON = ROOT / ".local" / "venv-mcp" / "bin" / "python"
 CLIENT = Path(__file__).with_name("mcp_roundtrip.py")
 TOOLS = {
     "get_status", "start_pipeline_run", "get_pipeline_run", "promote_candidate", "rollback_production",
-    "get_latest_decision", "get_live_quality", "cleanup_resources",
+    "get_latest_decision", "get_live_quality", "cleanup_resources", "approve_version", "reject_version",
 }  # fmt: skip
 
 

@@ -181,3 +181,39 @@ def _wait_for(condition: Any, seconds: float = 30.0) -> None:
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
     time.sleep(0.5)  # and nothing more arrives
+
+
+def test_under_manual_policy_an_approver_approves_and_a_rejected_version_stays_out(
+    settings: Settings, prepared: pd.DataFrame, mage: FakeMage, aws: Any
+) -> None:
+    manual = dataclasses.replace(settings, promotion_policy="manual")
+    services = OperatorServices(mage=lambda: mage, connect=lambda: connect(manual), aws=aws)
+    with serve_operator(manual, services) as url:
+        first, promoted = train_register_select(manual, prepared)
+        assert not promoted  # waits for approval
+        assert requests.get(f"{url}/status", headers=bearer("viewer"), timeout=30).json()["production"] is None
+        by_operator = requests.post(
+            f"{url}/versions/{first}/approval", json={"reason": "ok"}, headers=bearer("operator"), timeout=30
+        )
+        assert by_operator.status_code == 403
+        approved = requests.post(
+            f"{url}/versions/{first}/approval",
+            json={"reason": "reviewed the metrics"},
+            headers=bearer("approver"),
+            timeout=60,
+        )
+        assert approved.status_code == 200, approved.text
+        assert approved.json() == {"version": first, "decision": "approved", "message": f"v{first} is in production"}
+        status = requests.get(f"{url}/status", headers=bearer("viewer"), timeout=30).json()
+        assert status["production"]["version"] == first
+        refused = requests.post(
+            f"{url}/versions/{first}/rejection",
+            json={"reason": "changed my mind"},
+            headers=bearer("approver"),
+            timeout=60,
+        )
+        assert refused.status_code == 422 and refused.json()["detail"]
+        missing = requests.post(
+            f"{url}/versions/999/approval", json={"reason": "x"}, headers=bearer("approver"), timeout=60
+        )
+        assert missing.status_code == 404, missing.text

@@ -8,8 +8,8 @@ from machine_learning.alerts.events import (
     QUALITY_DROP,
     RETRAINING,
     alert_for_failed_run,
-    alert_for_promotion,
     alert_for_retreat,
+    alert_for_transition,
     alerts_for_decision,
 )
 
@@ -47,12 +47,20 @@ def test_a_quiet_night_alerts_nothing() -> None:
     assert alerts_for_decision("demo-game", quiet, None) == []
 
 
-def test_promotion_alerts_once_per_version_and_only_when_promoted() -> None:
-    selection = {"promoted": True, "candidate_version": "3", "production_version": "2", "reason": "beats the margin"}
-    alert = alert_for_promotion("demo-game", selection)
+def test_promotions_and_withdrawals_alert_once_per_version_and_other_transitions_not() -> None:
+    alert = alert_for_transition("demo-game", "promoted", "3", "approved, replaces v2: beats the margin")
     assert alert is not None and alert.kind == PROMOTION and alert.key.endswith("/v3")
-    assert "v3 promoted" in alert.text and "replaces 2" in alert.text
-    assert alert_for_promotion("demo-game", {**selection, "promoted": False}) is None
+    assert "v3 promoted to production: approved, replaces v2" in alert.text
+    withdrawn = alert_for_transition("demo-game", "canary-withdrawn", "4", "withdrawn automatically: p99 too high")
+    assert withdrawn is not None and withdrawn.kind == "retreat" and withdrawn.key.endswith("/v4")
+    assert alert_for_transition("demo-game", "proposed", "3", "waits for approval") is None
+
+
+def test_the_alerting_events_are_the_audit_logs() -> None:
+    from machine_learning.alerts import events
+    from machine_learning.rollout import audit
+
+    assert (events.PROMOTED_EVENT, events.WITHDRAWN_EVENT) == (audit.PROMOTED, audit.CANARY_WITHDRAWN)
 
 
 def test_a_retreat_names_the_version_and_the_reason() -> None:

@@ -130,5 +130,5 @@ def test_the_hooks_never_raise(settings: Settings, receiver: Receiver) -> None:
     broken = ObjectStore(client=None, bucket="unit-bucket")  # every S3 call fails
     settings = _with_hook(settings, receiver.url)
     webhook.notify_decision(broken, settings, {"day": "2026-11-26", "retraining_needed": True})
-    webhook.notify_promotion(broken, settings, {"promoted": True, "candidate_version": "3"})
-    webhook.notify_retreat(broken, settings, "3", "p99 above the limit")
+    webhook.notify_transition(broken, settings, "promoted", "3", "beats the margin")
+    webhook.notify_transition(broken, settings, "canary-withdrawn", "3", "p99 above the limit")

@@ -25,6 +25,8 @@ OPERATIONS = [  # method, path, body, role needed
     ("get", "/decisions/latest", None, "viewer"),
     ("get", "/live-quality", None, "viewer"),
     ("post", "/cleanup", {"environment": "dev"}, "operator"),
+    ("post", "/versions/3/approval", {"reason": "looks good"}, "approver"),
+    ("post", "/versions/3/rejection", {"reason": "too risky"}, "approver"),
 ]
 
 
@@ -164,3 +166,26 @@ def test_an_aws_error_during_cleanup_is_one_line_502(settings: Settings, store: 
     response = client.post("/cleanup", json={"environment": "dev"}, headers=bearer("operator"))
     assert response.status_code == 502
     assert response.json()["detail"].startswith("cannot list resources (RuntimeError: Unable to locate credentials)")
+
+
+@pytest.mark.parametrize("path", ["/versions/3/approval", "/versions/3/rejection"])
+def test_only_approvers_approve_or_reject(client: TestClient, path: str) -> None:
+    for other in ("viewer", "operator"):
+        response = client.post(path, json={"reason": "ok"}, headers=bearer(other))
+        assert response.status_code == 403, response.text
+        assert f"role {other} may not approve" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/versions/3/approval", {"reason": ""}, "reason"),
+        ("/versions/3/approval", {}, "reason"),
+        ("/versions/latest/approval", {"reason": "ok"}, "version"),
+        ("/versions/3/rejection", {"reason": "ok", "extra": 1}, "extra"),
+    ],
+)
+def test_bad_approvals_get_422(client: TestClient, path: str, body: Any, message: str) -> None:
+    response = client.post(path, json=body, headers=bearer("approver"))
+    assert response.status_code == 422, response.text
+    assert message in response.json()["detail"]
