@@ -11,15 +11,17 @@ PATCH_STAMP := $(APP)/.patched
 SERVICES_STAMP := $(SERVICES)/.installed
 CHECKOV := $(LOCAL)/venv-checkov
 CHECKOV_STAMP := $(CHECKOV)/.installed
+MCP := $(LOCAL)/venv-mcp
+MCP_STAMP := $(MCP)/.installed
 STACK_ENV := $(LOCAL)/stack/stack.env
 RUN := set -a && . $(STACK_ENV) && set +a &&
 
-.PHONY: help setup up down status demo test test-unit test-faults lint format bench-train bench-batch bench-drift bench-online bench-serve bench-rollout bench-loop bench-scale triggers-clean lock clean distclean deploy-check destroy
+.PHONY: help setup up down status demo mcp test test-unit test-faults lint format bench-train bench-batch bench-drift bench-online bench-serve bench-rollout bench-loop bench-scale triggers-clean lock clean distclean deploy-check destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-setup: $(APP_STAMP) $(PATCH_STAMP) $(SERVICES_STAMP) ## create both venvs from the lock files (idempotent)
+setup: $(APP_STAMP) $(PATCH_STAMP) $(SERVICES_STAMP) $(MCP_STAMP) ## create the venvs (app, services, mcp) from the lock files (idempotent)
 
 $(APP_STAMP): requirements/app.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required (set PYTHON=...)")'
@@ -44,7 +46,7 @@ $(SERVICES_STAMP): requirements/services.lock
 	@$(SERVICES)/bin/python -m pip install -q -r requirements/services.lock
 	@touch $@
 
-up: setup ## start S3 (8333), MLflow (5000), Evidently UI (8001), Mage (6789), serving API (8080) on 127.0.0.1 (ports: stack.env)
+up: setup ## start S3 (8333), MLflow (5000), Evidently UI (8001), Mage (6789), serving (8080) and operator (8090) APIs on 127.0.0.1
 	@$(PYTHON) scripts/stack.py up
 
 down: ## stop every local server (by process group); strips Mage's runtime state from triggers.yaml
@@ -71,6 +73,18 @@ lint: setup $(CHECKOV_STAMP) ## ruff (lint + format check), mypy, and the offlin
 	@$(APP)/bin/ruff format --check .
 	@$(APP)/bin/mypy
 	@$(CHECKOV)/bin/python scripts/validate_deploy.py
+
+# The mcp SDK needs pydantic >= 2.12 (Mage pins 2.9): the MCP server of the operator API gets a venv of its own.
+$(MCP_STAMP): requirements/mcp.lock
+	@test -x $(MCP)/bin/python || $(PYTHON) -m venv $(MCP)
+	@echo "installing the mcp venv ($(MCP)) ..."
+	@$(MCP)/bin/python -m pip install -q --upgrade "pip>=24"
+	@$(MCP)/bin/python -m pip install -q -r requirements/mcp.lock
+	@$(MCP)/bin/python -m pip check
+	@touch $@
+
+mcp: $(MCP_STAMP) ## run the MCP server over stdio for the stack's operator API (OPERATOR_TOKEN: a role's token)
+	@$(RUN) OPERATOR_TOKEN=$${OPERATOR_TOKEN:-$$OPERATOR_VIEWER_TOKEN} PYTHONPATH=. $(MCP)/bin/python -m mcp_server
 
 # checkov pins boto3 and friends that conflict with the app venv: it gets a small venv of its own (~1 min).
 $(CHECKOV_STAMP): requirements/checkov.lock

@@ -122,6 +122,31 @@ def check_run_variables(kwargs: Mapping[str, Any], bucket: str, default_title: s
     return RunVariables(pipeline, chosen)
 
 
+def prepare_run_variables(pipeline: str, variables: Mapping[str, Any], bucket: str, title: str) -> dict[str, Any]:
+    """Return the variables to start a run with: the caller's title first, checked as the run will check them.
+
+    The Mage server's own ``GAME_TITLE`` may differ from the caller's, so the run is told the title. A pipeline
+    this module knows is checked here, so a run that would be refused is never started.
+
+    Args:
+        pipeline: The pipeline to run.
+        variables: The caller's runtime variables.
+        bucket: The configured bucket.
+        title: The caller's game title.
+
+    Returns:
+        ``{"game_title": title, **variables}``.
+
+    Raises:
+        InvalidInputError: A variable the pipeline would refuse.
+
+    """
+    prepared = {"game_title": title, **variables}
+    if pipeline in PIPELINE_VARIABLES:
+        check_run_variables({**prepared, "pipeline_uuid": pipeline}, bucket, title)
+    return prepared
+
+
 def _why_refused(name: str) -> str:
     from machine_learning.settings import Settings
 

@@ -60,6 +60,13 @@ _ENV_NAMES: dict[str, str] = {
     "canary_max_error_increase": "CANARY_MAX_ERROR_INCREASE",
     "canary_quality_tolerance": "CANARY_QUALITY_TOLERANCE",
     "canary_min_requests": "CANARY_MIN_REQUESTS",
+    "operator_viewer_token": "OPERATOR_VIEWER_TOKEN",
+    "operator_operator_token": "OPERATOR_OPERATOR_TOKEN",
+    "operator_approver_token": "OPERATOR_APPROVER_TOKEN",
+    "alert_webhook_url": "ALERT_WEBHOOK_URL",
+    "alert_relay_token": "ALERT_RELAY_TOKEN",
+    "alert_attempts": "ALERT_ATTEMPTS",
+    "cleanup_backup_dir": "CLEANUP_BACKUP_DIR",
 }
 SCORING_ENGINES = ("local", "dask")
 PROMOTION_POLICIES = ("auto", "manual")
@@ -132,6 +139,17 @@ class Settings:
             by more than this.
         canary_min_requests: Requests each variant must have scored before the retreat rule judges latency and
             errors.
+        operator_viewer_token: Bearer token of the operator API's ``viewer`` role (reads); never printed.
+        operator_operator_token: Bearer token of its ``operator`` role (runs pipelines, promotes, rolls back,
+            cleans up); never printed.
+        operator_approver_token: Bearer token of its ``approver`` role (reads, approves and rejects versions
+            under ``PROMOTION_POLICY``); never printed.
+        alert_webhook_url: Slack-compatible incoming webhook (``{"text": ...}``) the alerts go to; empty sends
+            none. Never printed (a Slack webhook URL is a credential).
+        alert_relay_token: Secret in the path of the operator API's ``/alerts/mage/<token>``, where Mage's own
+            failure notifications are relayed to the webhook; never printed.
+        alert_attempts: How many times one alert is tried (with exponential backoff) before it is given up.
+        cleanup_backup_dir: Folder of the JSON backups the operator API writes before a cleanup deletes.
 
     """
 
@@ -179,6 +197,13 @@ class Settings:
     canary_max_error_increase: float = 0.01
     canary_quality_tolerance: float = 0.02
     canary_min_requests: int = 200
+    operator_viewer_token: str = field(default="", repr=False)
+    operator_operator_token: str = field(default="", repr=False)
+    operator_approver_token: str = field(default="", repr=False)
+    alert_webhook_url: str = field(default="", repr=False)
+    alert_relay_token: str = field(default="", repr=False)
+    alert_attempts: int = 5
+    cleanup_backup_dir: str = "~/.cache/engagement-mlops/cleanup-backups"
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):
@@ -213,6 +238,8 @@ class Settings:
         if self.dask_workers < 0 or self.drift_sample_rows < 1:
             raise ConfigurationError("DASK_WORKERS must be >= 0 and DRIFT_SAMPLE_ROWS >= 1")
         self._check_rollout_settings()
+        if not 1 <= self.alert_attempts <= 10:
+            raise ConfigurationError(f"ALERT_ATTEMPTS must be between 1 and 10, got {self.alert_attempts}")
         unknown = sorted(set(self.drift_column_names) - {*FEATURE_COLUMNS, "prediction"})
         if unknown:
             allowed = list(FEATURE_COLUMNS)

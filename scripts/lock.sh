@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
-for name in app services checkov; do
+for name in app services checkov mcp; do
   tmp=$(mktemp -d)
   "$PYTHON" -m venv "$tmp/venv"
   "$tmp/venv/bin/pip" install -q --upgrade "pip>=24"

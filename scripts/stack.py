@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Local stack without Docker: S3, MLflow, the Evidently UI, Mage and the serving API as processes on 127.0.0.1.
+"""Local stack without Docker: S3, MLflow, the Evidently UI, Mage, the serving and operator APIs on 127.0.0.1.
 
-Usage: stack.py up|down|status|env [--components s3,mlflow,evidently,mage,serving]
+Usage: stack.py up|down|status|env [--components s3,mlflow,evidently,mage,serving,operator]
 
 Each server runs in its own process group (setsid) and is stopped by that group, never by name. All state
 (data, logs, pid files, generated secrets) lives under LOCAL_STATE_DIR (default .local/stack, mode 0700).
@@ -32,7 +32,7 @@ import stack_security as security
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
 MAGE_SITE = ROOT / "scripts" / "mage_site"  # sitecustomize.py: keeps trigger tokens out of Mage's log
-ALL_COMPONENTS = ("s3", "mlflow", "evidently", "mage", "serving")
+ALL_COMPONENTS = ("s3", "mlflow", "evidently", "mage", "serving", "operator")
 
 
 @dataclass
@@ -50,7 +50,10 @@ class Component:
 
 
 # Every port the stack opens, by the variable that moves it and the server that opens it.
-PUBLIC_PORTS = {"S3_PORT": 8333, "MLFLOW_PORT": 5000, "EVIDENTLY_PORT": 8001, "MAGE_PORT": 6789, "SERVING_PORT": 8080}
+PUBLIC_PORTS = {
+    "S3_PORT": 8333, "MLFLOW_PORT": 5000, "EVIDENTLY_PORT": 8001, "MAGE_PORT": 6789, "SERVING_PORT": 8080,
+    "OPERATOR_PORT": 8090,
+}  # fmt: skip
 # SeaweedFS's own ports (closed or authenticated, see stack_security.py), by default the next ones after S3_PORT.
 # Its admin server also listens on S3_ADMIN_PORT + 10000 for gRPC (weed mini dials that port by itself).
 SEAWEEDFS_PORTS = (
@@ -63,6 +66,7 @@ PORTS_OF = {
     "evidently": ("EVIDENTLY_PORT",),
     "mage": ("MAGE_PORT",),
     "serving": ("SERVING_PORT",),
+    "operator": ("OPERATOR_PORT",),
 }
 ADMIN_GRPC_OFFSET = 10000
 # Files written before ports were recorded kept only these URLs: their ports are read back from them.
@@ -139,6 +143,7 @@ def _addresses(env: dict[str, str]) -> dict[str, str]:
         "EVIDENTLY_URL": url(env["EVIDENTLY_PORT"]),
         "MAGE_URL": url(env["MAGE_PORT"]),
         "SERVING_URL": url(env["SERVING_PORT"]),
+        "OPERATOR_URL": url(env["OPERATOR_PORT"]),
     }
 
 
@@ -168,6 +173,12 @@ def _fresh_env(state: Path) -> dict[str, str]:
         "EVIDENTLY_SECRET": secrets.token_urlsafe(24),
         "S3_JWT_WRITE_KEY": secrets.token_urlsafe(32),
         "S3_JWT_READ_KEY": secrets.token_urlsafe(32),
+        # The operator API's bearer tokens, one per role, and the secret path Mage posts its failures to.
+        "OPERATOR_VIEWER_TOKEN": secrets.token_urlsafe(24),
+        "OPERATOR_OPERATOR_TOKEN": secrets.token_urlsafe(24),
+        "OPERATOR_APPROVER_TOKEN": secrets.token_urlsafe(24),
+        "ALERT_RELAY_TOKEN": secrets.token_urlsafe(24),
+        "CLEANUP_BACKUP_DIR": str(state / "cleanup-backups"),
     }
 
 
@@ -211,6 +222,11 @@ def build_components(state: Path, env: dict[str, str]) -> dict[str, Component]:
     mage_argv = [str(app_bin / "mage"), "start", str(ROOT / "mage_project"), "--host", "127.0.0.1"]
     mage_argv += ["--port", str(port["MAGE_PORT"])]
     evidently_hosts = f"127.0.0.1:{port['EVIDENTLY_PORT']},localhost:{port['EVIDENTLY_PORT']}"
+    # With a webhook, Mage's own failure notifications (mage_project/metadata.yaml) go to the operator API, which
+    # relays them with retries and de-duplication. Without one Mage gets no relay address and sends nothing.
+    relay = {}
+    if os.environ.get("ALERT_WEBHOOK_URL") or env.get("ALERT_WEBHOOK_URL"):
+        relay = {"ALERT_RELAY_URL": f"{url(port['OPERATOR_PORT'])}/alerts/mage/{env['ALERT_RELAY_TOKEN']}"}
     return {
         "s3": Component("s3", port["S3_PORT"], s3_argv, url(port["S3_PORT"]) + "/", url(port["S3_PORT"])),
         "mlflow": Component(
@@ -246,6 +262,7 @@ def build_components(state: Path, env: dict[str, str]) -> dict[str, Component]:
                 "SCHEDULER_TRIGGER_INTERVAL": "1",
                 # sitecustomize.py there keeps trigger tokens out of Mage's request log.
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(MAGE_SITE), os.environ.get("PYTHONPATH")])),
+                **relay,
             },
             timeout=180.0,
         ),
@@ -258,6 +275,14 @@ def build_components(state: Path, env: dict[str, str]) -> dict[str, Component]:
             url(port["SERVING_PORT"]) + "/docs",
             timeout=60.0,
             any_answer_is_up=True,
+        ),
+        "operator": Component(
+            "operator",
+            port["OPERATOR_PORT"],
+            [str(app_bin / "python"), "-m", "machine_learning.operator"],
+            url(port["OPERATOR_PORT"]) + "/health",
+            url(port["OPERATOR_PORT"]) + "/openapi.json",
+            timeout=60.0,
         ),
     }
 

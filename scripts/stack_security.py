@@ -42,6 +42,12 @@ SECRET_KEYS = (
     "EVIDENTLY_SECRET",
     "S3_JWT_WRITE_KEY",
     "S3_JWT_READ_KEY",
+    "OPERATOR_VIEWER_TOKEN",
+    "OPERATOR_OPERATOR_TOKEN",
+    "OPERATOR_APPROVER_TOKEN",
+    "ALERT_RELAY_TOKEN",
+    "ALERT_RELAY_URL",  # holds the relay token
+    "ALERT_WEBHOOK_URL",  # a Slack webhook URL is a credential
 )
 SECRETS_OF = {
     "s3": ("AWS_SECRET_ACCESS_KEY",),
@@ -50,8 +56,11 @@ SECRETS_OF = {
     # Mage's blocks train, register and move aliases (the trainer), read and write S3, start runs as the owner,
     # and ask the Evidently UI to reload a project.
     "mage": ("AWS_SECRET_ACCESS_KEY", "DEFAULT_OWNER_PASSWORD", "JWT_SECRET", "MLFLOW_TRACKING_PASSWORD",
-             "EVIDENTLY_SECRET"),
+             "EVIDENTLY_SECRET", "ALERT_RELAY_URL", "ALERT_WEBHOOK_URL"),
     "serving": ("SERVING_TOKEN", "MLFLOW_TRACKING_PASSWORD"),  # the reader's password, under the client's name
+    # The operator API acts like the CLI (S3, MLflow as the trainer, Mage as the owner) behind its role tokens.
+    "operator": ("AWS_SECRET_ACCESS_KEY", "DEFAULT_OWNER_PASSWORD", "MLFLOW_TRACKING_PASSWORD", "OPERATOR_VIEWER_TOKEN",
+                 "OPERATOR_OPERATOR_TOKEN", "OPERATOR_APPROVER_TOKEN", "ALERT_RELAY_TOKEN", "ALERT_WEBHOOK_URL"),
 }  # fmt: skip
 TRAINER, READER, ADMIN = "mlops-trainer", "mlops-reader", "admin"
 

@@ -18,15 +18,10 @@ def _trigger_token(args: argparse.Namespace, settings: Settings) -> None:
 
 def _run_pipeline(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.orchestration import MageClient, run_pipeline, start_pipeline
-    from machine_learning.run_variables import PIPELINE_VARIABLES, check_run_variables
+    from machine_learning.run_variables import prepare_run_variables
 
-    # The server's own GAME_TITLE may differ from the caller's: the run uses the caller's settings.
-    variables = {
-        "game_title": settings.game_title,
-        **(json_object(args.variables, "--variables") if args.variables else {}),
-    }
-    if args.pipeline in PIPELINE_VARIABLES:  # refuse here what the run would refuse, before it is started
-        check_run_variables({**variables, "pipeline_uuid": args.pipeline}, settings.s3_bucket, settings.game_title)
+    chosen = json_object(args.variables, "--variables") if args.variables else {}
+    variables = prepare_run_variables(args.pipeline, chosen, settings.s3_bucket, settings.game_title)
     client = MageClient(settings)
     if args.no_wait:
         run_id = start_pipeline(client, args.pipeline, variables)

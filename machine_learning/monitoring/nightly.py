@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from machine_learning.alerts.webhook import notify_decision
 from machine_learning.errors import NotFoundError
 from machine_learning.monitoring.data import load_current_data, load_reference_data, report_key
 from machine_learning.monitoring.decision import (
@@ -92,6 +93,7 @@ def run_performance_monitoring(
     record["drift_sample"] = tested.record()  # scale: the sample's size and seed, in the stored decision
     record["mlflow_run_id"] = log_monitoring_run(services.mlflow, settings, result, record)
     services.store.write_json(decision_key(settings, day), record)
+    notify_decision(services.store, settings, record)
     return record
 
 

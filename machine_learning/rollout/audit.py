@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from machine_learning.alerts.webhook import notify_transition
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore
 
@@ -120,6 +121,7 @@ class AuditLog:
         self._client.set_model_version_tag(
             self._settings.model_name, str(version), f"audit.{stamp}.{event}", tag[:MAX_TAG_CHARS]
         )
+        notify_transition(self._store, self._settings, event, str(version), reason)
         return entry
 
     def history(self, version: str | None = None) -> list[AuditEvent]:

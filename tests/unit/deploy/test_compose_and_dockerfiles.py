@@ -39,6 +39,8 @@ SERVER_SIDE = {
     "DB_SSLMODE": "",
     "JWT_SECRET": "Mage session signing key",
     "REQUIRE_USER_AUTHENTICATION": "Mage login on",
+    "OPERATOR_HOST": "machine_learning/operator/app.py main(): where uvicorn listens",
+    "OPERATOR_PORT": "",
     "MAGE_ECS_EXECUTOR_CPU": "docker/mage/ecs_config.yaml",
     "MAGE_ECS_EXECUTOR_MEMORY": "",
     "MAGE_ECS_EXECUTOR_TIMEOUT": "",
@@ -81,7 +83,15 @@ def stack_ports() -> dict[str, int]:
     """Default ports of scripts/stack.py's components (the Evidently UI's also from the settings' default URL)."""
     stack = _load_stack()
     with pytest.MonkeyPatch.context() as patch:
-        for variable in ("S3_PORT", "MLFLOW_PORT", "MAGE_PORT", "SERVING_PORT", "EVIDENTLY_PORT", "S3_BUCKET"):
+        for variable in (
+            "S3_PORT",
+            "MLFLOW_PORT",
+            "MAGE_PORT",
+            "SERVING_PORT",
+            "EVIDENTLY_PORT",
+            "OPERATOR_PORT",
+            "S3_BUCKET",
+        ):
             patch.delenv(variable, raising=False)
         state = Path("/nonexistent")
         components = stack.build_components(state, stack.initial_env(state))

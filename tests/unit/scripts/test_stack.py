@@ -78,3 +78,18 @@ def test_each_server_gets_only_its_secrets(stack, tmp_path) -> None:
     assert mage["MLFLOW_TRACKING_PASSWORD"] == env["MLFLOW_TRACKING_PASSWORD"]
     assert "MLFLOW_ADMIN_PASSWORD" not in mage and "SERVING_TOKEN" not in mage
     assert mage["PATH"] == "/bin"
+
+
+def test_the_operator_api_has_its_port_tokens_and_secrets(stack, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("ALERT_WEBHOOK_URL", raising=False)
+    env = stack.load_or_create_env(tmp_path)
+    tokens = [env[f"OPERATOR_{role}_TOKEN"] for role in ("VIEWER", "OPERATOR", "APPROVER")]
+    assert len(set(tokens)) == 3 and all(len(token) >= 24 for token in tokens)
+    assert env["OPERATOR_URL"] == f"http://127.0.0.1:{env['OPERATOR_PORT']}"
+    assert (tmp_path / "stack.env").stat().st_mode & 0o777 == 0o600
+    components = stack.build_components(tmp_path, env)
+    assert components["operator"].argv[-2:] == ["-m", "machine_learning.operator"]
+    assert "ALERT_RELAY_URL" not in components["mage"].env  # no webhook: Mage sends no notification
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    relay = stack.build_components(tmp_path, env)["mage"].env["ALERT_RELAY_URL"]
+    assert relay == f"{env['OPERATOR_URL']}/alerts/mage/{env['ALERT_RELAY_TOKEN']}"
