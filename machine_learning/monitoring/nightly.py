@@ -11,7 +11,13 @@ import pandas as pd
 
 from machine_learning.alerts.webhook import notify_decision
 from machine_learning.errors import NotFoundError
-from machine_learning.monitoring.data import ReferenceData, load_current_data, load_reference_data, report_key
+from machine_learning.monitoring.data import (
+    ReferenceData,
+    load_current_data,
+    load_reference_data,
+    report_key,
+    summarise_loaded_data,
+)
 from machine_learning.monitoring.decision import (
     RETRAINING_PIPELINE,
     apply_decision,
@@ -97,14 +103,7 @@ def load_monitoring_data(services: Any, settings: Settings, day: str) -> dict[st
 
     """
     reference, current = _load_night(services, settings, day)
-    return {
-        "day": day,
-        "model_version": reference.model_version,
-        "reference_uri": reference.uri,
-        "reference_rows": len(reference.frame),
-        "current_rows": len(current),
-        "current_days": sorted(set(current["date"].astype(str))),
-    }
+    return summarise_loaded_data(day, reference, current)
 
 
 def check_drift(services: Any, settings: Settings, day: str) -> dict[str, Any]:

@@ -209,21 +209,17 @@ def load_report_data(services: Any, settings: Settings, day: str) -> dict[str, A
         day: The day, ``YYYY-MM-DD``.
 
     Returns:
-        ``day``, ``model_version``, ``reference_uri`` and the row counts (the tables stay in S3).
+        ``day``, ``model_version``, ``reference_uri``, the scored ``current_days`` and the row counts (the tables
+        stay in S3).
 
     Raises:
         NotFoundError: No model in production, or no scored batch in the window.
 
     """
+    from machine_learning.monitoring.data import summarise_loaded_data
+
     reference, current, labelled = _load_day(services, settings, day)
-    return {
-        "day": day,
-        "model_version": reference.model_version,
-        "reference_uri": reference.uri,
-        "reference_rows": len(reference.frame),
-        "current_rows": len(current),
-        "labelled_rows": len(labelled),
-    }
+    return {**summarise_loaded_data(day, reference, current), "labelled_rows": len(labelled)}
 
 
 def publish_daily_reports(services: Any, settings: Settings, day: str) -> dict[str, Any]:
