@@ -8,8 +8,15 @@ from typing import Any
 
 import pytest
 
+from machine_learning.errors import ConflictError
 from machine_learning.registry import Comparison, VersionInfo
-from machine_learning.selection import SelectionResult, announce_selection, apply_selection, decide_selection
+from machine_learning.selection import (
+    SelectionResult,
+    announce_selection,
+    apply_selection,
+    decide_selection,
+    promote_selected,
+)
 from machine_learning.settings import Settings
 
 SETTINGS = Settings()
@@ -81,3 +88,28 @@ def test_a_candidate_already_in_production_changes_nothing():
     apply_selection(client, SETTINGS, before, result)
     assert not result.promoted and "already in production" in result.reason
     assert client.aliases == {} and client.tags == {}
+
+
+class RegistryClient(FakeClient):
+    """Also answers alias lookups, as MLflow does, from the aliases it holds."""
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> Any:
+        from types import SimpleNamespace
+
+        if alias not in self.aliases:
+            raise RuntimeError(f"RESOURCE_DOES_NOT_EXIST: alias {alias}")
+        return SimpleNamespace(version=self.aliases[alias], run_id="run", tags={})
+
+
+def test_the_pipelines_promote_step_refuses_when_production_moved_since_the_comparison(store):
+    client, before = RegistryClient(), compared(0.9, 0.5)  # compared against production v2
+    client.aliases["production"] = "4"  # another selection promoted v4 in between
+    decision = announce_selection(SETTINGS, before)
+
+    with pytest.raises(ConflictError, match="production moved from v2 to v4"):
+        promote_selected(client, store, SETTINGS, before, decision)
+    assert client.aliases == {"production": "4"} and client.tags == {}, "nothing was changed"
+
+    client.aliases["production"] = "2"
+    assert promote_selected(client, store, SETTINGS, before, decision)["promoted"]
+    assert client.aliases == {"production": "3", "previous": "2"}
