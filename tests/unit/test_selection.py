@@ -7,9 +7,11 @@ from dataclasses import asdict
 from typing import Any
 
 import pytest
+from unit_helpers import FakeMlflowClient
 
 from machine_learning.errors import ConflictError
-from machine_learning.registry import Comparison, VersionInfo
+from machine_learning.registry import CANDIDATE, PRODUCTION, Comparison, VersionInfo, get_alias_version
+from machine_learning.rollout.policy import STATE_TAG
 from machine_learning.selection import (
     SelectionResult,
     announce_selection,
@@ -54,62 +56,67 @@ def test_recent_rows_decide_when_compared_on(capsys):
     assert "PROMOTED" in lines[0]
 
 
-class FakeClient:
-    def __init__(self) -> None:
-        self.aliases: dict[str, str] = {}
-        self.tags: dict[str, str] = {}
-
-    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
-        self.aliases[alias] = version
-
-    def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
-        self.tags[f"v{version}.{key}"] = value
+class Registry(FakeMlflowClient):
+    """The fake registry, plus the description that selection writes on a version."""
 
     def update_model_version(self, name: str, version: str, description: str) -> None:
-        self.tags[f"v{version}.description"] = description
+        self.versions[str(version)].description = description
 
 
-def test_applying_a_promotion_moves_production_and_keeps_previous():
-    client, before = FakeClient(), compared(0.9, 0.5)
-    apply_selection(client, SETTINGS, before, decide_selection(SETTINGS, before))
-    assert client.aliases == {"production": "3", "previous": "2"}
-    assert client.tags["v3.selection_decision"] == "promoted"
+@pytest.fixture
+def registry(settings: Settings) -> Registry:
+    """Version 1 in production, version 2 the candidate, version 3 registered later."""
+    client = Registry()
+    client.create_registered_model(settings.model_name)
+    for run in ("run1", "run2", "run3"):
+        client.create_model_version(settings.model_name, "s", run, tags={STATE_TAG: "registered"})
+    client.set_registered_model_alias(settings.model_name, PRODUCTION, "1")
+    client.set_registered_model_alias(settings.model_name, CANDIDATE, "2")
+    return client
 
 
-def test_a_rejected_candidate_is_recorded_and_production_stays():
-    client, before = FakeClient(), compared(0.5, 0.9)
-    apply_selection(client, SETTINGS, before, decide_selection(SETTINGS, before))
-    assert client.aliases == {} and client.tags["v3.selection_decision"] == "rejected"
+def compared_in(registry: Registry, settings: Settings, candidate: float, production: float) -> dict[str, Any]:
+    """compare_models' output for the registry's candidate v2 against production v1, through JSON."""
+    versions = {
+        role: get_alias_version(registry, settings, role).to_dict()  # type: ignore[union-attr]
+        for role in (CANDIDATE, PRODUCTION)
+    }
+    payload = {
+        "candidate": versions[CANDIDATE],
+        "production": versions[PRODUCTION],
+        "metric": settings.promotion_metric,
+        "held_out": asdict(Comparison("held-out", 500, candidate, production)),
+        "recent": None,
+    }
+    return json.loads(json.dumps(payload))
 
 
-def test_a_candidate_already_in_production_changes_nothing():
-    client, before = FakeClient(), compared(None, None)
-    result = decide_selection(SETTINGS, before)
-    apply_selection(client, SETTINGS, before, result)
-    assert not result.promoted and "already in production" in result.reason
-    assert client.aliases == {} and client.tags == {}
+def test_applying_a_promotion_moves_production_and_keeps_previous(registry, store, settings):
+    before = compared_in(registry, settings, 0.9, 0.5)
+    result = apply_selection(registry, store, settings, before, decide_selection(settings, before))
+    assert result.promoted
+    assert registry.aliases[PRODUCTION] == "2" and registry.aliases["previous"] == "1"
+    assert registry.versions["2"].tags["selection_decision"] == "promoted"
 
 
-class RegistryClient(FakeClient):
-    """Also answers alias lookups, as MLflow does, from the aliases it holds."""
-
-    def get_model_version_by_alias(self, name: str, alias: str) -> Any:
-        from types import SimpleNamespace
-
-        if alias not in self.aliases:
-            raise RuntimeError(f"RESOURCE_DOES_NOT_EXIST: alias {alias}")
-        return SimpleNamespace(version=self.aliases[alias], run_id="run", tags={})
+def test_a_rejected_candidate_is_recorded_and_production_stays(registry, store, settings):
+    before = compared_in(registry, settings, 0.5, 0.9)
+    result = apply_selection(registry, store, settings, before, decide_selection(settings, before))
+    assert not result.promoted and registry.aliases[PRODUCTION] == "1"
+    assert registry.versions["2"].tags["selection_decision"] == "rejected"
 
 
-def test_the_pipelines_promote_step_refuses_when_production_moved_since_the_comparison(store):
-    client, before = RegistryClient(), compared(0.9, 0.5)  # compared against production v2
-    client.aliases["production"] = "4"  # another selection promoted v4 in between
-    decision = announce_selection(SETTINGS, before)
+def test_the_pipelines_promote_step_refuses_when_production_moved_since_the_comparison(registry, store, settings):
+    before = compared_in(registry, settings, 0.9, 0.5)  # candidate v2 compared against production v1
+    decision = announce_selection(settings, before)
+    registry.set_registered_model_alias(settings.model_name, PRODUCTION, "3")  # another selection promoted v3
+    tags = {version: dict(info.tags) for version, info in registry.versions.items()}
 
-    with pytest.raises(ConflictError, match="production moved from v2 to v4"):
-        promote_selected(client, store, SETTINGS, before, decision)
-    assert client.aliases == {"production": "4"} and client.tags == {}, "nothing was changed"
+    with pytest.raises(ConflictError, match="production moved from v1 to v3"):
+        promote_selected(registry, store, settings, before, decision)
+    assert registry.aliases[PRODUCTION] == "3", "nothing was changed"
+    assert {version: info.tags for version, info in registry.versions.items()} == tags
 
-    client.aliases["production"] = "2"
-    assert promote_selected(client, store, SETTINGS, before, decision)["promoted"]
-    assert client.aliases == {"production": "3", "previous": "2"}
+    registry.set_registered_model_alias(settings.model_name, PRODUCTION, "1")
+    assert promote_selected(registry, store, settings, before, decision)["promoted"]
+    assert registry.aliases[PRODUCTION] == "2" and registry.aliases["previous"] == "1"
