@@ -15,7 +15,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from machine_learning.data.schema import FEATURE_COLUMNS, LABEL_COLUMN
-from machine_learning.errors import NotFoundError
+from machine_learning.errors import ConflictError, NotFoundError
 from machine_learning.locks import title_lock
 from machine_learning.registry import (
     CANDIDATE,
@@ -85,7 +85,8 @@ def select_model(
     Recent rows decide when there are any (``live`` scores from shadow scoring, else the candidate's recent
     held-out rows from days newer than production's training data); the candidate's random held-out rows then
     only guard against a broken model. The first model is promoted automatically. The decision and its reason
-    are recorded as tags on the candidate version.
+    are recorded as tags on the candidate version. Composed of the steps the model_selection pipeline shows as
+    blocks: :func:`compare_models`, :func:`decide_selection` and :func:`apply_selection`.
 
     Args:
         client: An ``MlflowClient``.
@@ -103,26 +104,76 @@ def select_model(
     """
     # Serialised per title: a promotion decides against the production that it replaces (see locks.py).
     with title_lock(store, settings, SELECTION_LOCK, lease_seconds=SELECTION_LEASE_SECONDS):
-        return _select_model(client, store, settings, live)
+        compared = compare_models(client, store, settings, live)
+        result = decide_selection(settings, compared)
+        return apply_selection(client, store, settings, compared, result)
 
 
-def _select_model(client: Any, store: ObjectStore, settings: Settings, live: Comparison | None) -> SelectionResult:
+def compare_models(
+    client: Any, store: ObjectStore, settings: Settings, live: Comparison | None = None
+) -> dict[str, Any]:
+    """Step 1: score ``candidate`` and ``production`` with the promotion metric on the same rows.
+
+    Args:
+        client: An ``MlflowClient``.
+        store: Where the held-out data lives.
+        settings: Model name and metric.
+        live: Both models' scores on the same live labelled players, when the caller has them.
+
+    Returns:
+        ``candidate`` and ``production`` (versions as dicts, production ``None`` before the first promotion),
+        ``metric``, ``held_out`` and ``recent`` (:class:`Comparison` as dicts; both ``None`` when the candidate is
+        already in production, ``recent`` also without rows newer than production's training data).
+
+    Raises:
+        NotFoundError: There is no candidate, or its held-out data is missing.
+
+    """
     candidate = get_alias_version(client, settings, CANDIDATE)
     if candidate is None:
         raise NotFoundError(f"model {settings.model_name} has no '{CANDIDATE}' version: run training first")
     production = get_alias_version(client, settings, PRODUCTION)
-    metric = settings.promotion_metric
+    compared: dict[str, Any] = {
+        "candidate": candidate.to_dict(),
+        "production": production.to_dict() if production else None,
+        "metric": settings.promotion_metric,
+        "held_out": None,
+        "recent": None,
+    }
     if production is not None and production.version == candidate.version:
-        reason = f"candidate v{candidate.version} is already in production"
-        return SelectionResult(False, reason, candidate.version, production.version, metric, None, None, 0)
+        return compared
+    metric = settings.promotion_metric
     holdout = _read_holdout(store, candidate)
     models = [load_model_version(settings, candidate.version)]
     models += [load_model_version(settings, production.version)] if production else []
     scores = [score_on_holdout(model, holdout, metric) for model in models]
     held_out = Comparison("held-out", len(holdout), scores[0], scores[1] if production else None)
     recent = live or _recent_comparison(store, candidate, production, models, metric)
+    return {**compared, "held_out": asdict(held_out), "recent": asdict(recent) if recent else None}
+
+
+def decide_selection(settings: Settings, compared: dict[str, Any]) -> SelectionResult:
+    """Step 2: decide whether the candidate is promoted (pure: no I/O).
+
+    Args:
+        settings: Margin and guard tolerance.
+        compared: The output of :func:`compare_models`.
+
+    Returns:
+        The decision, the scores and the versions compared.
+
+    """
+    candidate = VersionInfo(**compared["candidate"])
+    production = VersionInfo(**compared["production"]) if compared["production"] else None
+    metric = compared["metric"]
+    if compared["held_out"] is None:
+        reason = f"candidate v{candidate.version} is already in production"
+        production_version = production.version if production else None
+        return SelectionResult(False, reason, candidate.version, production_version, metric, None, None, 0)
+    held_out = Comparison(**compared["held_out"])
+    recent = Comparison(**compared["recent"]) if compared["recent"] else None
     decision = should_promote(recent, held_out, metric, settings.promotion_margin, settings.selection_old_tolerance)
-    result = SelectionResult(
+    return SelectionResult(
         promoted=decision.promote,
         reason=decision.reason,
         candidate_version=candidate.version,
@@ -130,16 +181,95 @@ def _select_model(client: Any, store: ObjectStore, settings: Settings, live: Com
         metric=metric,
         candidate_score=round(held_out.candidate, 6),
         production_score=None if held_out.production is None else round(held_out.production, 6),
-        holdout_rows=len(holdout),
+        holdout_rows=held_out.rows,
         compared_on=recent.source if recent else "held-out",
         recent_rows=recent.rows if recent else 0,
         candidate_recent_score=round(recent.candidate, 6) if recent else None,
         production_recent_score=None if recent is None or recent.production is None else round(recent.production, 6),
     )
-    if decision.promote:  # the promotion policy decides whether production moves now (auto) or waits (manual)
+
+
+def announce_selection(settings: Settings, compared: dict[str, Any]) -> dict[str, Any]:
+    """Step 2 as the model_selection pipeline runs it: decide, print the decision as one line, return it.
+
+    Args:
+        settings: Margin and guard tolerance.
+        compared: The output of :func:`compare_models`.
+
+    Returns:
+        The decision (:meth:`SelectionResult.to_dict`).
+
+    """
+    result = decide_selection(settings, compared)
+    print(result.describe())
+    return result.to_dict()
+
+
+def apply_selection(
+    client: Any, store: ObjectStore, settings: Settings, compared: dict[str, Any], result: SelectionResult
+) -> SelectionResult:
+    """Step 3: a winning candidate goes through the promotion policy; the outcome is recorded on its version.
+
+    The caller holds the title's selection lock (:func:`select_model`, :func:`promote_selected`).
+
+    Args:
+        client: An ``MlflowClient``.
+        store: Where the audit log lives.
+        settings: Names the registered model and the promotion policy.
+        compared: The output of :func:`compare_models` (the versions compared).
+        result: The output of :func:`decide_selection`.
+
+    Returns:
+        The result under the policy (promoted now, or waiting for approval).
+
+    """
+    if compared["held_out"] is None:  # already in production: nothing to record
+        return result
+    candidate = VersionInfo(**compared["candidate"])
+    production = VersionInfo(**compared["production"]) if compared["production"] else None
+    if result.promoted:  # the promotion policy decides whether production moves now (auto) or waits (manual)
         result = apply_policy(AuditLog(client, store, settings), settings, candidate, production, result)
     _record_decision(client, settings, result)
     return result
+
+
+def promote_selected(
+    client: Any, store: ObjectStore, settings: Settings, compared: dict[str, Any], decision: dict[str, Any]
+) -> dict[str, Any]:
+    """Step 3 as the model_selection pipeline runs it, after steps that ran in other blocks.
+
+    Under the title's selection lock, production must still be the version that was compared: otherwise another
+    selection promoted in between, and this decision was made against a production it no longer replaces.
+
+    Args:
+        client: An ``MlflowClient``.
+        store: Where the title's locks live.
+        settings: Names the registered model.
+        compared: The output of :func:`compare_models`.
+        decision: The output of :func:`announce_selection`.
+
+    Returns:
+        The decision as applied under the promotion policy.
+
+    Raises:
+        ConflictError: Production moved since the comparison; nothing was changed (run model_selection again).
+        LockBusyError: Another model selection of this title is still running.
+
+    """
+    with title_lock(store, settings, SELECTION_LOCK, lease_seconds=SELECTION_LEASE_SECONDS):
+        production = get_alias_version(client, settings, PRODUCTION)
+        now = production.version if production else None
+        then = compared["production"]["version"] if compared["production"] else None
+        if now != then:
+            raise ConflictError(
+                f"production moved from v{then} to v{now} since candidate v{compared['candidate']['version']} was "
+                "compared with it; nothing was changed: run model_selection again"
+            )
+        decided = SelectionResult(**decision)
+        result = apply_selection(client, store, settings, compared, decided)
+    if result != decided:  # the promotion policy changed the outcome (a manual policy waits for approval)
+        print(result.describe())
+    return result.to_dict()
 
 
 def _recent_comparison(
@@ -181,7 +311,7 @@ def _record_decision(client: Any, settings: Settings, result: SelectionResult) -
 
 
 def run_model_selection(settings: Settings) -> dict[str, Any]:
-    """Model selection as one call for the Mage block: connect, decide, print the decision, return it."""
+    """Model selection as one call (the retraining pipeline's last block): connect, decide, print, return."""
     from machine_learning.services import connect
 
     services = connect(settings)

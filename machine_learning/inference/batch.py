@@ -496,6 +496,8 @@ def run_daily_batch(
 
     The day's outputs are published together or not at all: they are written under the run's own folder and
     become the day's outputs only when the day's manifest is replaced, last (:mod:`machine_learning.inference.daily`).
+    Composed of its steps (each one Mage block): :func:`locate_daily_batch`, :func:`score_daily_batch` and
+    :func:`score_daily_shadow`.
 
     Args:
         settings: Everything about where things live.
@@ -507,27 +509,98 @@ def run_daily_batch(
         The batch result as a dict.
 
     """
-    from machine_learning.inference.daily import new_run_id, publish_day
-    from machine_learning.inference.model import load_production_model
-    from machine_learning.inference.shadow import score_shadow_candidate
-    from machine_learning.scale.engine import score_with_engine
     from machine_learning.services import connect
+
+    day = as_day(batch_date)
+    services = connect(settings)
+    located = locate_daily_batch(services, settings, day, input_uri)
+    return score_daily_shadow(services, settings, located, score_daily_batch(services, settings, located))
+
+
+def locate_daily_batch(
+    services: Any, settings: Settings, batch_date: date | datetime | str | None = None, input_uri: str | None = None
+) -> dict[str, Any]:
+    """Step 1: the day's input, this run's output folder, and the production version that will score it.
+
+    Args:
+        services: The MLflow client (resolves the ``production`` alias).
+        settings: Bucket, title prefix and model name.
+        batch_date: The day (a date, a datetime or ``YYYY-MM-DD``); today when omitted.
+        input_uri: Overrides the day's default input location.
+
+    Returns:
+        ``batch_date``, ``run_id``, ``input_uri``, ``outputs`` (URIs by table) and ``model_version``.
+
+    Raises:
+        NotFoundError: Nothing is in production yet.
+
+    """
+    from machine_learning.inference.daily import new_run_id
+    from machine_learning.inference.model import resolve_version
 
     day = as_day(batch_date)
     run_id = new_run_id()
     default_input, outputs = daily_batch_locations(settings, day, run_id)
-    services = connect(settings)
-    model = load_production_model(services.mlflow, settings)
+    version = resolve_version(services.mlflow, settings)
     source = input_uri or default_input
-    result = score_with_engine(settings, source, outputs, model, services.store)
+    print(f"{day}: {source} will be scored by {settings.model_name} v{version}")
+    return {
+        "batch_date": day,
+        "run_id": run_id,
+        "input_uri": source,
+        "outputs": asdict(outputs),
+        "model_version": version,
+    }
+
+
+def score_daily_batch(services: Any, settings: Settings, located: dict[str, Any]) -> dict[str, Any]:
+    """Step 2: validate and score the day's batch with the located version; publish its outputs together.
+
+    Args:
+        services: The S3 store.
+        settings: Engine, chunk size, quarantine limit and model cache.
+        located: The output of :func:`locate_daily_batch`.
+
+    Returns:
+        ``batch_date``, ``run_id`` and the :class:`BatchResult` as a dict (its outputs with the day's manifest).
+
+    """
+    from machine_learning.inference.daily import publish_day
+    from machine_learning.inference.model import load_production_model
+    from machine_learning.scale.engine import score_with_engine
+
+    day, run_id, outputs = located["batch_date"], located["run_id"], BatchOutputs(**located["outputs"])
+    model = load_production_model(services.mlflow, settings, located["model_version"])
+    result = score_with_engine(settings, located["input_uri"], outputs, model, services.store)
     facts = {"model_version": model.version, "predictor": result.predictor, "scored_rows": result.scored_rows}
     result.outputs["day_manifest"] = publish_day(services.store, settings, day, run_id, result.outputs, facts)
     print(
         f"{day}: scored {result.scored_rows} of {result.input_rows} players with {model.name} v{model.version} "
         f"({result.predictor} predictor, {result.quarantined_rows} quarantined) -> {result.outputs['predictions']}"
     )
-    shadow = score_shadow_candidate(services, settings, day, source, model.version)
-    return {"batch_date": day, "run_id": run_id, **result.to_dict(), "shadow": shadow}
+    return {"batch_date": day, "run_id": run_id, **result.to_dict()}
+
+
+def score_daily_shadow(
+    services: Any, settings: Settings, located: dict[str, Any], scored: dict[str, Any]
+) -> dict[str, Any]:
+    """Step 3: score the same batch with a waiting candidate, in shadow (never served).
+
+    Args:
+        services: The S3 store and MLflow client.
+        settings: Model name, cache and bucket.
+        located: The output of :func:`locate_daily_batch`.
+        scored: The output of :func:`score_daily_batch`.
+
+    Returns:
+        The day's result: ``scored`` with ``shadow`` (the shadow run, or ``None`` without a separate candidate).
+
+    """
+    from machine_learning.inference.shadow import score_shadow_candidate
+
+    day = located["batch_date"]
+    shadow = score_shadow_candidate(services, settings, day, located["input_uri"], scored["model_version"])
+    return {**scored, "shadow": shadow}
 
 
 def as_day(value: date | datetime | str | None, name: str = "batch_date") -> str:

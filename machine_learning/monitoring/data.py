@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -82,6 +83,24 @@ def load_reference_data(client: object, store: ObjectStore, settings: Settings) 
         raise NotFoundError(f"{settings.model_name} v{production.version} has no reference_uri tag")
     frame = store.read_parquet(parse_s3_uri(uri)[1])
     return ReferenceData(production.version, uri, frame)
+
+
+def summarise_loaded_data(day: str, reference: ReferenceData, current: pd.DataFrame) -> dict[str, Any]:
+    """Describe what a pipeline step loaded, small enough to hand to the next step (the tables stay in S3).
+
+    Returns:
+        ``day``, ``model_version``, ``reference_uri``, ``reference_rows``, ``current_rows`` and the scored
+        ``current_days``.
+
+    """
+    return {
+        "day": day,
+        "model_version": reference.model_version,
+        "reference_uri": reference.uri,
+        "reference_rows": len(reference.frame),
+        "current_rows": len(current),
+        "current_days": sorted(set(current["date"].astype(str))),
+    }
 
 
 def load_current_data(store: ObjectStore, settings: Settings, day: str, days: int = 1) -> pd.DataFrame:

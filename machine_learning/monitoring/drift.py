@@ -18,6 +18,7 @@ from machine_learning.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from machine_learning.errors import InvalidInputError, MLOpsError
 from machine_learning.monitoring.data import MONITORED_COLUMNS
 from machine_learning.monitoring.workspace import DRIFT_TESTS, describe_run
+from machine_learning.scale.sample import SampledFrame, sample_current
 from machine_learning.settings import Settings
 from machine_learning.training.train import PREDICTION_COLUMN
 
@@ -61,6 +62,41 @@ class DriftTestResult:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> DriftTestResult:
+        """Rebuild a result from :meth:`to_dict` (how one Mage block hands it to the next)."""
+        decision = dict(payload["decision"])
+        return cls(
+            day=str(payload["day"]),
+            reference_rows=int(payload["reference_rows"]),
+            current_rows=int(payload["current_rows"]),
+            decision=RetrainingDecision(
+                needed=bool(decision["needed"]),
+                reasons=tuple(decision["reasons"]),
+                share_of_drifted_columns=float(decision["share_of_drifted_columns"]),
+                drifted_columns=tuple(decision["drifted_columns"]),
+            ),
+            tests=tuple(DriftCheck(**test) for test in payload.get("tests", ())),
+            seconds=float(payload.get("seconds", 0.0)),
+        )
+
+
+def drift_test_data(current: pd.DataFrame, settings: Settings) -> SampledFrame:
+    """Return the rows the drift tests compare, and so the daily data-drift report too (one source of numbers).
+
+    A window of at most ``DRIFT_SAMPLE_ROWS`` rows whole, else a seeded sample of that many (the same window
+    gives the same rows, see :mod:`machine_learning.scale.sample`).
+
+    Args:
+        current: The scored rows of the window.
+        settings: Sample size and seed.
+
+    Returns:
+        The rows to test, with the sample's size and seed.
+
+    """
+    return sample_current(current, settings.drift_sample_rows, settings.random_seed)
 
 
 def decisive_columns(settings: Settings) -> tuple[str, ...]:

@@ -7,9 +7,17 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+import pandas as pd
+
 from machine_learning.alerts.webhook import notify_decision
 from machine_learning.errors import NotFoundError
-from machine_learning.monitoring.data import load_current_data, load_reference_data, report_key
+from machine_learning.monitoring.data import (
+    ReferenceData,
+    load_current_data,
+    load_reference_data,
+    report_key,
+    summarise_loaded_data,
+)
 from machine_learning.monitoring.decision import (
     RETRAINING_PIPELINE,
     apply_decision,
@@ -17,7 +25,7 @@ from machine_learning.monitoring.decision import (
     describe_record,
     load_state,
 )
-from machine_learning.monitoring.drift import DriftTestResult, run_drift_tests
+from machine_learning.monitoring.drift import DriftTestResult, drift_test_data, run_drift_tests
 from machine_learning.monitoring.quality import (
     PRODUCTION_ROLE,
     QualityDecision,
@@ -29,7 +37,6 @@ from machine_learning.monitoring.quality import (
     pool_live,
     summarise_live,
 )
-from machine_learning.scale.sample import sample_current
 from machine_learning.settings import Settings
 
 
@@ -46,9 +53,12 @@ def run_performance_monitoring(
 ) -> dict[str, Any]:
     """Test the night: drift as an early warning, live quality from labels as the decision, then act on it.
 
-    Steps: the drift tests of the day's scored data against production's reference data (snapshot + HTML); the
-    live quality of production and of a shadow candidate on the labelled days of the window; promotion of the
-    shadow candidate when it wins on those live players; the retraining decision from production's live quality.
+    The whole performance_monitoring pipeline as one call, composed of its steps (each one Mage block):
+    :func:`check_drift` (the drift tests of the day's scored data against production's reference data, snapshot
+    + HTML), :func:`measure_live_quality` (production's and a shadow candidate's live quality on the labelled
+    days of the window, promoting the shadow candidate when it wins on them), :func:`decide_retraining` (the
+    retraining decision from production's live quality, which may start retraining) and
+    :func:`record_monitoring_night` (MLflow run and the stored decision record).
 
     Args:
         settings: Everything about where things live, the drift conditions and the quality rules.
@@ -65,36 +75,155 @@ def run_performance_monitoring(
 
     """
     from machine_learning.inference.batch import as_day
-    from machine_learning.monitoring.workspace import add_snapshot, render_html
     from machine_learning.services import connect
 
     day = as_day(day)
     services = connect(settings)
-    reference = load_reference_data(services.mlflow, services.store, settings)
-    current = load_current_data(services.store, settings, day, settings.monitoring_window_days)
-    print(f"{day}: testing {len(current)} scored rows against v{reference.model_version}'s {len(reference.frame)}")
-    tested = sample_current(current, settings.drift_sample_rows, settings.random_seed)  # scale: sample a big window
-    suite, result = run_drift_tests(reference.frame, tested.frame, settings, day, reference.model_version)
+    drift = check_drift(services, settings, day)
     # Everything that can fail without side effects comes before the decision, which may start retraining.
+    quality = measure_live_quality(services, settings, day)
+    record = decide_retraining(services, settings, drift, quality, start_retraining, find_retraining)
+    return record_monitoring_night(services, settings, drift, record)
+
+
+def load_monitoring_data(services: Any, settings: Settings, day: str) -> dict[str, Any]:
+    """Step 1: find the night's data, production's reference data and the scored days of the window.
+
+    Args:
+        services: The S3 store and MLflow client.
+        settings: Names the model and the drift window (``MONITORING_WINDOW_DAYS``).
+        day: Tonight, ``YYYY-MM-DD``.
+
+    Returns:
+        ``day``, production's ``model_version``, ``reference_uri``, ``reference_rows``, ``current_rows`` and
+        the scored ``current_days`` (small: the tables stay in S3 and the next step reads them).
+
+    Raises:
+        NotFoundError: Nothing is in production, its reference data is missing, or no day was scored.
+
+    """
+    reference, current = _load_night(services, settings, day)
+    return summarise_loaded_data(day, reference, current)
+
+
+def check_drift(services: Any, settings: Settings, day: str) -> dict[str, Any]:
+    """Step 2: run the drift tests of the night's data and store them (Evidently snapshot and HTML in S3).
+
+    Args:
+        services: The S3 store and MLflow client.
+        settings: Drift conditions, sample size and where the workspace is.
+        day: Tonight, ``YYYY-MM-DD``.
+
+    Returns:
+        ``day``, the tests' ``result`` (:meth:`DriftTestResult.to_dict`), where they were ``shown`` (snapshot id,
+        HTML URI) and the ``drift_sample`` tested.
+
+    """
+    from machine_learning.monitoring.workspace import add_snapshot, render_html
+
+    reference, current = _load_night(services, settings, day)
+    tested = drift_test_data(current, settings)  # scale: sample a big window
+    suite, result = run_drift_tests(reference.frame, tested.frame, settings, day, reference.model_version)
     shown = {
         "snapshot_id": add_snapshot(settings, suite),
         "html_uri": services.store.write_bytes(
             report_key(settings, day, "drift_tests"), render_html(suite), content_type="text/html"
         ),
     }
+    drifted = ", ".join(result.decision.drifted_columns) or "none"
+    print(f"{day}: drift {'DETECTED' if result.decision.needed else 'not detected'}; drifted columns: {drifted}")
+    return {"day": day, "result": result.to_dict(), "shown": shown, "drift_sample": tested.record()}
+
+
+def measure_live_quality(services: Any, settings: Settings, day: str) -> dict[str, Any]:
+    """Step 3: live quality from published labels; a shadow candidate that wins on them is promoted.
+
+    Args:
+        services: The S3 store and MLflow client.
+        settings: Quality window, thresholds and the promotion rule.
+        day: Tonight, ``YYYY-MM-DD``.
+
+    Returns:
+        ``day``, the quality ``decision`` (a :class:`QualityDecision` as a dict), the production ``version`` it
+        is about, any ``shadow_selection`` and the ``live_quality`` per labelled day, version and role.
+
+    """
     quality, live = check_live_quality(services, settings, day)
+    decision: QualityDecision = quality["decision"]
+    print(f"{day}: live quality of v{quality['version']}: {decision.reason}")
+    return {
+        "day": day,
+        "decision": dataclasses.asdict(decision),
+        "version": quality["version"],
+        "shadow_selection": quality["shadow_selection"],
+        "live_quality": live,
+    }
+
+
+def decide_retraining(
+    services: Any,
+    settings: Settings,
+    drift: dict[str, Any],
+    quality: dict[str, Any],
+    start_retraining: Callable[[dict[str, Any]], int] | None = None,
+    find_retraining: Callable[[str], int | None] | None = None,
+) -> dict[str, Any]:
+    """Step 4: decide from live quality, start retraining if called for, store the state; print the decision.
+
+    Args:
+        services: The S3 store.
+        settings: Title prefix and cooldown.
+        drift: The output of :func:`check_drift`.
+        quality: The output of :func:`measure_live_quality`.
+        start_retraining: Starts the retraining pipeline and returns its run id; defaults to the Mage server's
+            ``retraining_api`` trigger.
+        find_retraining: Finds a retraining run by its trigger key (reconciliation after a run died between
+            trigger and record); defaults to asking the Mage server when ``start_retraining`` is the default.
+
+    Returns:
+        The decision record (see :func:`machine_learning.monitoring.decision.apply_decision`).
+
+    """
+    result = DriftTestResult.from_dict(drift["result"])
     starter = start_retraining or mage_retraining_starter(settings)
     finder = find_retraining or (None if start_retraining else mage_retraining_finder(settings))
+    decision = QualityDecision(**quality["decision"])
     record = apply_decision(
-        services.store, settings, result, quality["decision"], quality["version"], starter, shown, finder
+        services.store, settings, result, decision, quality["version"], starter, drift["shown"], finder
     )
-    record.update(live_quality=live, shadow_selection=quality["shadow_selection"])
+    record.update(live_quality=quality["live_quality"], shadow_selection=quality["shadow_selection"])
     print(describe_record(record))
-    record["drift_sample"] = tested.record()  # scale: the sample's size and seed, in the stored decision
+    return record
+
+
+def record_monitoring_night(
+    services: Any, settings: Settings, drift: dict[str, Any], record: dict[str, Any]
+) -> dict[str, Any]:
+    """Step 5: record the night in MLflow and store the full decision record.
+
+    Args:
+        services: The S3 store and MLflow client.
+        settings: Names the experiment and the title prefix.
+        drift: The output of :func:`check_drift`.
+        record: The output of :func:`decide_retraining`.
+
+    Returns:
+        The stored decision record, with the drift sample and the MLflow run id.
+
+    """
+    result = DriftTestResult.from_dict(drift["result"])
+    record = {**record, "drift_sample": drift["drift_sample"]}  # scale: the sample's size and seed
     record["mlflow_run_id"] = log_monitoring_run(services.mlflow, settings, result, record)
-    services.store.write_json(decision_key(settings, day), record)
+    services.store.write_json(decision_key(settings, result.day), record)
     notify_decision(services.store, settings, record)
     return record
+
+
+def _load_night(services: Any, settings: Settings, day: str) -> tuple[ReferenceData, pd.DataFrame]:
+    reference = load_reference_data(services.mlflow, services.store, settings)
+    current = load_current_data(services.store, settings, day, settings.monitoring_window_days)
+    print(f"{day}: testing {len(current)} scored rows against v{reference.model_version}'s {len(reference.frame)}")
+    return reference, current
 
 
 def check_live_quality(services: Any, settings: Settings, day: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from machine_learning.data.schema import LABELS
+from machine_learning.data.schema import FEATURE_COLUMNS, LABELS
 from machine_learning.monitoring.snapshots import set_aside_damaged_snapshots
 from machine_learning.settings import Settings
 from machine_learning.training.train import PREDICTION_COLUMN
@@ -208,14 +208,24 @@ def refresh_ui(settings: Settings, project_id: str) -> bool:
 
 
 def build_dashboard(title: str) -> Any:
-    """Build the dashboard: drift over time, predictions, accuracy once labels exist, drift-test results."""
+    """Build the dashboard: drift over time, predictions, accuracy once labels exist, drift-test results.
+
+    The drift panels read the daily data-drift report, which tests the same columns on the same rows with the
+    same tests as the nightly drift suite (``monitoring.drift.drift_test_data``), so they show the numbers that
+    the suite decided on and MLflow records (``share_of_drifted_columns``, ``drifted_columns``). Evidently
+    0.4's plots cannot read a TestSuite's metrics, hence the report. Every plotted value has a legend naming it;
+    Evidently's per-test panel names neither test nor column, so per-column drift scores are plotted instead,
+    with the column as legend.
+    """
     from evidently.renderers.html_widgets import WidgetSize
+    from evidently.tests.base_test import TestStatus
     from evidently.ui.dashboards import (
         CounterAgg,
         DashboardConfig,
         DashboardPanelCounter,
         DashboardPanelPlot,
         DashboardPanelTestSuite,
+        DashboardPanelTestSuiteCounter,
         PanelValue,
         PlotType,
         ReportFilter,
@@ -229,10 +239,15 @@ def build_dashboard(title: str) -> Any:
     def value(metric_id: str, path: str, legend: str, **args: Any) -> Any:
         return PanelValue(metric_id=metric_id, field_path=path, legend=legend, metric_args=args)
 
+    def column_drift(column: str, legend: str) -> Any:
+        return value("ColumnDriftMetric", "drift_score", legend, **{"column_name.name": column})
+
     def panel_id(name: str) -> uuid.UUID:
         return stable_uuid("panel", title, name)
 
     share = value("DatasetDriftMetric", "share_of_drifted_columns", "share of drifted columns")
+    drifted = value("DatasetDriftMetric", "number_of_drifted_columns", "drifted columns")
+    tests = only(DRIFT_TESTS, test_suites=True)
     accuracy = value("ClassificationQualityMetric", "current.accuracy", "accuracy")
     panels = [
         DashboardPanelCounter(
@@ -244,7 +259,7 @@ def build_dashboard(title: str) -> Any:
         ),
         DashboardPanelCounter(
             id=panel_id("latest drift share"),
-            title="Share of drifted columns (latest day)",
+            title="Share of drifted columns (latest day, as the drift tests count it)",
             filter=only(DATA_DRIFT),
             agg=CounterAgg.LAST,
             value=share,
@@ -260,7 +275,7 @@ def build_dashboard(title: str) -> Any:
         ),
         DashboardPanelPlot(
             id=panel_id("drift share"),
-            title="Share of drifted columns",
+            title="Share of drifted columns (features and prediction, as the drift tests count them)",
             filter=only(DATA_DRIFT),
             values=[share],
             plot_type=PlotType.LINE,
@@ -268,9 +283,9 @@ def build_dashboard(title: str) -> Any:
         ),
         DashboardPanelPlot(
             id=panel_id("drifted columns"),
-            title="Number of drifted columns",
+            title="Number of drifted columns (features and prediction, as the drift tests count them)",
             filter=only(DATA_DRIFT),
-            values=[value("DatasetDriftMetric", "number_of_drifted_columns", "drifted columns")],
+            values=[drifted],
             plot_type=PlotType.BAR,
             size=WidgetSize.HALF,
         ),
@@ -286,7 +301,7 @@ def build_dashboard(title: str) -> Any:
             id=panel_id("prediction drift"),
             title=f"Prediction drift score ('{PREDICTION_COLUMN}' vs reference)",
             filter=only(PREDICTION_DRIFT),
-            values=[value("ColumnDriftMetric", "drift_score", "drift score")],
+            values=[column_drift(PREDICTION_COLUMN, "drift score")],
             plot_type=PlotType.LINE,
             size=WidgetSize.HALF,
         ),
@@ -303,17 +318,26 @@ def build_dashboard(title: str) -> Any:
         ),
         DashboardPanelTestSuite(
             id=panel_id("drift tests"),
-            title="Nightly drift tests",
-            filter=only(DRIFT_TESTS, test_suites=True),
+            title="Nightly drift tests by status (passed, warning, failed)",
+            filter=tests,
             panel_type=TestSuitePanelType.AGGREGATE,
             size=WidgetSize.HALF,
         ),
-        DashboardPanelTestSuite(
-            id=panel_id("drift tests detailed"),
-            title="Nightly drift tests, per test",
-            filter=only(DRIFT_TESTS, test_suites=True),
-            panel_type=TestSuitePanelType.DETAILED,
+        DashboardPanelTestSuiteCounter(
+            id=panel_id("drift tests passed"),
+            title="Nightly drift tests passed (latest night)",
+            filter=tests,
+            agg=CounterAgg.LAST,
+            statuses=[TestStatus.SUCCESS],
             size=WidgetSize.HALF,
+        ),
+        DashboardPanelPlot(
+            id=panel_id("drift tests detailed"),
+            title="Drift score per column (each column's drift test; legend: the column)",
+            filter=only(DATA_DRIFT),
+            values=[column_drift(column, column) for column in (*FEATURE_COLUMNS, PREDICTION_COLUMN)],
+            plot_type=PlotType.LINE,
+            size=WidgetSize.FULL,
         ),
     ]
     return DashboardConfig(name=title, panels=panels)

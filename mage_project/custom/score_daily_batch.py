@@ -1,4 +1,5 @@
-from machine_learning.inference.batch import run_daily_batch
+from machine_learning.inference.batch import score_daily_batch
+from machine_learning.services import connect
 from machine_learning.settings import load_settings
 
 if "custom" not in globals():
@@ -6,8 +7,7 @@ if "custom" not in globals():
 
 
 @custom
-def score(*args, **kwargs):
-    """Score the day's batch (variables batch_date, input_uri) with the production model; write to S3."""
-    return run_daily_batch(
-        load_settings(kwargs), kwargs.get("batch_date") or kwargs.get("execution_date"), kwargs.get("input_uri")
-    )
+def score(located, *args, **kwargs):
+    """Validate (bad rows quarantined) and score the day's batch; predictions and "current" data to S3."""
+    settings = load_settings(kwargs)
+    return score_daily_batch(connect(settings), settings, located)

@@ -7,7 +7,6 @@ download is never used. Skipped, saying how to install it, when no Chromium is f
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import sys
 import threading
@@ -28,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit" / "servin
 
 pytestmark = pytest.mark.browser
 TOKEN = "browser-test-serving-token"
-CHROMIUM = next((found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None)
 
 
 @dataclass
@@ -66,18 +64,6 @@ def server_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if CHROMIUM is None:
-        pytest.skip("no Chromium found: install it with `apt-get install -y chromium` to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_docs_render_offline_and_the_shown_example_is_a_valid_request(browser, server_url):

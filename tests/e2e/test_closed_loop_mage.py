@@ -16,6 +16,7 @@ import pytest
 from machine_learning.data.prepare import load_prepared_players, prepare_players
 from machine_learning.data.schema import FEATURE_COLUMNS
 from machine_learning.inference.daily import day_table_key
+from machine_learning.monitoring.data import report_key
 from machine_learning.monitoring.decision import decision_key
 from machine_learning.orchestration import MageClient
 from machine_learning.registry import PRODUCTION, get_alias_version, register_candidate
@@ -92,6 +93,12 @@ def test_a_concept_change_is_caught_by_live_quality_and_the_retrained_model_reco
     # The run carries the night's idempotency key: a monitoring rerun after a crash finds it instead of retriggering.
     key = f"{loop.settings.game_title}:{SUNDAY}:retraining"
     assert loop.mage.find_run("retraining", "trigger_key", key) == drifted["retraining_run_id"]
+
+    # The day's reports, step by step in Mage, with the model-quality report now that Sunday's labels exist.
+    reported = loop.mlops("run-pipeline", "performance_reports", "--variables", json.dumps({"batch_date": SUNDAY}))
+    assert "completed" in reported
+    for kind in ("data_quality", "data_drift", "prediction_drift", "model_quality"):
+        assert loop.services.store.exists(report_key(loop.settings, SUNDAY, kind)), kind
 
     # Retrained on the processed data plus the week's labels, and promoted on recent players the same night.
     candidate = get_alias_version(loop.services.mlflow, loop.settings, "candidate")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 
 import pandas as pd
@@ -13,6 +14,7 @@ from machine_learning.monitoring.drift import (
     COLUMN_TEST,
     SHARE_TEST,
     DriftCheck,
+    DriftTestResult,
     build_drift_suite,
     decisive_columns,
     needs_retraining,
@@ -103,3 +105,12 @@ def test_evidently_passes_undrifted_data_and_fails_shorter_sessions(reference):
 def test_missing_columns_are_a_clear_error(reference):
     with pytest.raises(InvalidInputError, match="current data cannot be tested: missing \\['prediction'\\]"):
         run_drift_tests(reference, reference.drop(columns="prediction"), Settings(), "2026-11-20")
+
+
+def test_a_result_survives_the_hand_over_between_pipeline_steps(reference):
+    """Mage stores a block's output as JSON; the next step rebuilds the same result from it."""
+    shorter = reference.sample(2000, random_state=2)
+    shorter = shorter.assign(AvgSessionDurationMinutes=shorter["AvgSessionDurationMinutes"] * 0.5)
+    _, result = run_drift_tests(reference, shorter, Settings(), "2026-11-21")
+    handed_over = json.loads(json.dumps(result.to_dict()))
+    assert DriftTestResult.from_dict(handed_over) == result

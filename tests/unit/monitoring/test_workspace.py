@@ -96,7 +96,7 @@ def test_a_project_created_by_hand_is_found_by_name_and_gets_the_dashboard(setti
     _, project = open_project(settings)
 
     assert project.id == made.id
-    assert any(panel.title == "Share of drifted columns" for panel in project.dashboard.panels)
+    assert any(panel.title.startswith("Share of drifted columns") for panel in project.dashboard.panels)
 
 
 def test_each_title_has_its_own_project(settings):
@@ -210,3 +210,41 @@ def test_a_truncated_snapshot_is_set_aside_by_name_and_blocks_nothing(settings, 
     assert f"damaged Evidently snapshot {damaged} (400 bytes, not whole JSON) moved to" in capsys.readouterr().out
     assert (folder / "damaged" / damaged.parent.parent.name / damaged.name).exists()
     assert add_snapshot(settings, drift_suite(players, DAYS[1])) == damaged_id  # the rerun writes the day again
+
+
+def test_the_drift_panels_show_the_numbers_the_drift_tests_decided_on(settings, players):
+    """One night, the prediction and one feature drifted: every drift panel agrees with the suite (and MLflow)."""
+    from machine_learning.monitoring.drift import run_drift_tests
+
+    current = players.tail(1500).assign(SessionsPerWeek=players["SessionsPerWeek"].tail(1500) * 3, prediction="High")
+    suite, result = run_drift_tests(players, current, Settings(), DAYS[0], "1")
+    opened = open_project(settings)
+    add_snapshot(settings, suite, opened)
+    for report in build_reports(players, current, None, DAYS[0], "1").values():
+        add_snapshot(settings, report, opened)
+
+    widgets = open_project(settings).project.build_dashboard_info(None, None).widgets
+
+    def shown(title: str, kind: str) -> list[float]:
+        found = [w for w in widgets if w.title.startswith(title) and w.type == kind]
+        assert found, f"no {kind} panel '{title}...'"
+        if kind == "counter":
+            return [float(c["value"]) for w in found for c in w.params["counters"]]
+        return [y for w in found for trace in w.params["data"] for y in trace.get("y") or []]
+
+    assert len(result.decision.drifted_columns) == 2  # what MLflow logs as drifted_columns
+    share = result.decision.share_of_drifted_columns
+    assert shown("Share of drifted columns", "big_graph") == [pytest.approx(share)]
+    assert shown("Number of drifted columns", "big_graph") == [2]
+    assert shown("Share of drifted columns", "counter") == [pytest.approx(share, abs=0.005)]
+
+
+def test_every_panel_is_labelled(settings):
+    """A title on every panel, and a legend entry naming each line, bar or column a plot shows."""
+    for panel in open_project(settings).project.dashboard.panels:
+        assert panel.title.strip(), panel
+        for value in getattr(panel, "values", []):
+            assert value.legend and value.legend.strip(), f"'{panel.title}' has an unnamed value"
+    kinds = {type(panel).__name__ + getattr(getattr(panel, "panel_type", None), "value", "") for panel in
+             open_project(settings).project.dashboard.panels}  # fmt: skip
+    assert "DashboardPanelTestSuitedetailed" not in kinds, "Evidently's per-test panel names no test or column"
