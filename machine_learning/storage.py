@@ -30,10 +30,16 @@ def make_s3_client(settings: Settings) -> Any:
         A boto3 S3 client.
 
     """
+    # The environment's keys are passed explicitly: boto3's default session caches the first credentials it
+    # resolves, so a process that talks to two stacks (the tests) would sign for the wrong one. Without them, the
+    # usual chain (profile, task role) applies.
     return boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint_url or None,
         region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+        aws_session_token=os.environ.get("AWS_SESSION_TOKEN") or None,
         config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
     )
 

@@ -42,6 +42,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def distinct_free_ports(count: int) -> list[int]:
+    """Free loopback ports, all different, each below 55000 (SeaweedFS's admin adds 10000 to its port)."""
+    held: list[socket.socket] = []
+    try:
+        while len(held) < count:
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            if sock.getsockname()[1] < 55000:
+                held.append(sock)
+            else:
+                sock.close()
+        return [int(sock.getsockname()[1]) for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
 @dataclass(frozen=True)
 class Stack:
     """A running S3 (moto) + MLflow pair on loopback, and the environment that points at it."""

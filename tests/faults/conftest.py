@@ -20,7 +20,7 @@ import pytest
 from machine_learning.data.prepare import load_prepared_players, prepare_players
 from machine_learning.services import connect
 from machine_learning.settings import Settings, load_settings
-from tests.conftest import ROOT, free_port, sample_players
+from tests.conftest import ROOT, distinct_free_ports, free_port, sample_players
 
 
 @dataclass
@@ -51,11 +51,23 @@ class FaultStack:
         self.stack("up", component)
 
 
+_STACK_PREFIXES = (
+    "AWS_", "S3_", "MLFLOW_", "EVIDENTLY_", "MAGE_", "SERVING_", "OPERATOR_", "ALERT_", "DEFAULT_OWNER_", "LOCAL_STATE",
+)  # fmt: skip
+_SEAWEEDFS_PORTS = (
+    "S3_PORT", "S3_MASTER_PORT", "S3_VOLUME_PORT", "S3_FILER_PORT", "S3_ADMIN_PORT", "S3_GRPC_PORT",
+    "S3_MASTER_GRPC_PORT", "S3_VOLUME_GRPC_PORT", "S3_FILER_GRPC_PORT",
+)  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     state = tmp_path_factory.mktemp("fault-stack")
-    base = {**os.environ, "LOCAL_STATE_DIR": str(state), "S3_SERVER": "seaweedfs", "S3_BUCKET": "mlops-faults"}
-    base |= {"S3_PORT": str(free_port()), "MLFLOW_PORT": str(free_port())}
+    # Nothing of another stack (its ports, credentials or addresses) may leak into this one.
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(_STACK_PREFIXES)}
+    ports = dict(zip(_SEAWEEDFS_PORTS, distinct_free_ports(len(_SEAWEEDFS_PORTS)), strict=True))
+    base = {**inherited, "LOCAL_STATE_DIR": str(state), "S3_SERVER": "seaweedfs", "S3_BUCKET": "mlops-faults"}
+    base |= {name: str(port) for name, port in ports.items()} | {"MLFLOW_PORT": str(free_port())}
     stack = FaultStack(base, state)
     stack.stack("up", "s3,mlflow")
     try:

@@ -50,7 +50,9 @@ def test_quiet_then_drifted_nights_are_decided_recorded_and_charted(settings: Se
     assert not quiet["retraining_needed"] and not quiet["retraining_triggered"]
     assert drifted["retraining_triggered"] and drifted["retraining_run_id"] == 7
     # Retraining learns from the days since the change: the drifted Sunday, not the quiet Saturday.
-    assert started == [{"batch_date": "2026-11-22", "reason": drifted["quality_reason"], "changed_since": "2026-11-22"}]
+    key = f"{settings.game_title}:2026-11-22:retraining"  # the idempotency key the retraining run carries
+    expected = {"batch_date": "2026-11-22", "reason": drifted["quality_reason"], "changed_since": "2026-11-22"}
+    assert started == [expected | {"trigger_key": key}]
     assert drifted["live_accuracy"] < drifted["expected_accuracy"] - settings.max_quality_drop
     assert drifted["drift_detected"] and not quiet["drift_detected"]
     assert "SessionsPerWeek" in drifted["drifted_columns"]

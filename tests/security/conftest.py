@@ -4,7 +4,6 @@ serving API started by scripts/stack.py in the same state folder, and a SeaweedF
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Stack, free_port
+from tests.conftest import Stack, distinct_free_ports, free_port
 from tests.e2e.mage_server import STACK
 
 PORT_VARIABLES = (
@@ -20,23 +19,6 @@ PORT_VARIABLES = (
     "S3_FILER_PORT", "S3_ADMIN_PORT", "S3_GRPC_PORT", "S3_MASTER_GRPC_PORT", "S3_VOLUME_GRPC_PORT",
     "S3_FILER_GRPC_PORT",
 )  # fmt: skip
-
-
-def distinct_free_ports(count: int) -> list[int]:
-    """Free loopback ports, all different, each below 55000 (SeaweedFS's admin adds 10000 to its port)."""
-    held: list[socket.socket] = []
-    try:
-        while len(held) < count:
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            if sock.getsockname()[1] < 55000:
-                held.append(sock)
-            else:
-                sock.close()
-        return [int(sock.getsockname()[1]) for sock in held]
-    finally:
-        for sock in held:
-            sock.close()
 
 
 def stack_environment(state: Path, **ports: int) -> dict[str, str]:
