@@ -15,6 +15,46 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
+from typing import Any
+
+
+def poll_new_projects(path: str, state: Any, every: float = 2.0) -> None:
+    """Add projects created after start-up that Evidently's file watcher missed (until the process ends).
+
+    Evidently 0.4.23's file watcher adds a project only on a "modified" event of its ``metadata.json``, and then
+    without its snapshot tables; its thread dies for good on a file caught half-written. A title whose first
+    report ran while the UI was up then stayed invisible until a restart (the UI's reload endpoint only knows
+    projects it has). Snapshots of known projects are re-read by that endpoint, which the reports call.
+    """
+    import uuid
+
+    from evidently.ui.storage.common import NO_USER
+    from evidently.ui.storage.local.base import load_project
+
+    while True:
+        time.sleep(every)
+        try:
+            for name in os.listdir(path):
+                if not os.path.isfile(os.path.join(path, name, "metadata.json")):
+                    continue
+                try:
+                    project_id = uuid.UUID(name)
+                except ValueError:
+                    continue
+                if project_id in state.projects and project_id in state.snapshots:
+                    continue
+                project = load_project(state.location, name)
+                if project is None:
+                    continue
+                state.projects[project.id] = project.bind(state.project_manager, NO_USER.id)
+                state.snapshots.setdefault(project.id, {})
+                state.snapshot_data.setdefault(project.id, {})
+                state.reload_snapshots(project.id, skip_errors=True)
+                print(f"added project {project.name} ({project.id}) created after start-up", flush=True)
+        except Exception as error:  # noqa: BLE001 - a failed scan is retried; the UI keeps serving
+            print(f"warning: scanning {path} for new projects failed: {error}", flush=True)
 
 
 def main() -> int:
@@ -35,6 +75,16 @@ def main() -> int:
         with lock_workspace(args.workspace):  # one damaged snapshot must not keep the UI from starting
             for line in set_aside_damaged_snapshots(args.workspace):
                 print(f"warning: {line}", flush=True)
+
+    import evidently.ui.storage.local as local_storage
+
+    watch = local_storage.start_workspace_watchdog
+
+    def watch_and_poll(path: str, state: object) -> None:
+        watch(path, state)
+        threading.Thread(target=poll_new_projects, args=(path, state), daemon=True).start()
+
+    local_storage.start_workspace_watchdog = watch_and_poll  # type: ignore[assignment]
 
     import uvicorn
     from evidently._pydantic_compat import SecretStr

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -28,7 +30,8 @@ from tests.integration.conftest import train_register_select
 pytestmark = pytest.mark.integration
 
 DAY = "2026-11-24"
-EVIDENTLY = ROOT / ".local" / "venv-app" / "bin" / "evidently"
+LAUNCHER = ROOT / "scripts" / "evidently_ui.py"  # what make up runs: the secret, and new projects picked up
+UI_SECRET = secrets.token_urlsafe(24)
 
 
 def get_json(url: str) -> Any:
@@ -38,15 +41,15 @@ def get_json(url: str) -> Any:
 
 @pytest.fixture
 def evidently_ui(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """An `evidently ui` on a free port over an empty workspace, stopped by process group afterwards."""
+    """The stack's Evidently UI launcher on a free port over an empty workspace, stopped by process group."""
     workspace, port = tmp_path / "evidently", free_port()
     workspace.mkdir()
     log = open(tmp_path / "evidently.log", "wb")  # noqa: SIM115 - closed in the finaliser
     process = subprocess.Popen(
-        [str(EVIDENTLY), "ui", "--workspace", str(workspace), "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, str(LAUNCHER), "--workspace", str(workspace), "--host", "127.0.0.1", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "DO_NOT_TRACK": "1"},
+        env={**os.environ, "DO_NOT_TRACK": "1", "EVIDENTLY_SECRET": UI_SECRET},
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -78,6 +81,7 @@ def settings(
     monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
     monkeypatch.setenv("EVIDENTLY_URL", evidently_ui[0])
     monkeypatch.setenv("EVIDENTLY_WORKSPACE", str(evidently_ui[1]))
+    monkeypatch.setenv("EVIDENTLY_SECRET", UI_SECRET)
     return load_settings()
 
 
