@@ -42,9 +42,9 @@ def upload_batch(source: str, store: ObjectStore, settings: Settings, batch_date
         The S3 URI written.
 
     """
-    from machine_learning.inference.batch import daily_batch_locations
+    from machine_learning.inference.batch import daily_batch_input
 
-    uri, _ = daily_batch_locations(settings, batch_date)
+    uri = daily_batch_input(settings, batch_date)
     data = read_source_bytes(source, None)
     if data.startswith(b"\x1f\x8b"):
         data = gzip.decompress(data)

@@ -29,7 +29,7 @@ from machine_learning.data.prepare import load_raw_players
 from machine_learning.data.schema import ID_COLUMN, LABEL_COLUMN, required_columns
 from machine_learning.data.validate import validate_players
 from machine_learning.errors import InvalidInputError, MLOpsError, NotFoundError
-from machine_learning.inference.batch import as_day, daily_batch_locations
+from machine_learning.inference.batch import as_day, daily_batch_input
 from machine_learning.monitoring.data import labels_key
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri, to_parquet_bytes
@@ -231,7 +231,7 @@ def publish_simulated_day(store: ObjectStore, settings: Settings, day: date, pla
 
     """
     day_text = day.isoformat()
-    batch_uri = daily_batch_locations(settings, day_text)[0]
+    batch_uri = daily_batch_input(settings, day_text)
     batch, truth = _checked_payloads(players, batch_uri)
     truth_uri = store.write_bytes(truth_key(settings, day_text), to_parquet_bytes(truth))
     store.write_bytes(parse_s3_uri(batch_uri)[1], batch, content_type="text/csv")

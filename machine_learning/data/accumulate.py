@@ -14,7 +14,7 @@ from machine_learning.data.ingest import parse_raw_players
 from machine_learning.data.prepare import PreparedData, load_prepared_players, prepare_players
 from machine_learning.data.schema import ID_COLUMN, LABEL_COLUMN, required_columns
 from machine_learning.errors import NotFoundError
-from machine_learning.inference.batch import daily_batch_locations
+from machine_learning.inference.batch import daily_batch_input
 from machine_learning.monitoring.data import load_labels
 from machine_learning.scale.accumulate import read_labelled_batches
 from machine_learning.settings import Settings
@@ -46,7 +46,7 @@ def load_labelled_batches(store: ObjectStore, settings: Settings, days: list[str
     labels = load_labels(store, settings, days)
     frames = []
     for day in days:
-        uri, _ = daily_batch_locations(settings, day)
+        uri = daily_batch_input(settings, day)
         try:
             batch = parse_raw_players(store.read_bytes(parse_s3_uri(uri)[1]), uri, require_label=False)
         except NotFoundError:

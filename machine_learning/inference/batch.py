@@ -466,6 +466,11 @@ class TableWriter:
         return self.path
 
 
+def daily_batch_input(settings: Settings, batch_date: str) -> str:
+    """Return where a day's batch of players is read from (``batches/date=D/players.csv``)."""
+    return f"s3://{settings.s3_bucket}/{settings.s3_prefix}/batches/date={batch_date}/players.csv"
+
+
 def daily_batch_locations(settings: Settings, batch_date: str, run_id: str | None = None) -> tuple[str, BatchOutputs]:
     """Where the day's batch is read from and where one run's outputs go (date-partitioned, a folder per run).
 
@@ -482,7 +487,7 @@ def daily_batch_locations(settings: Settings, batch_date: str, run_id: str | Non
 
     base = f"s3://{settings.s3_bucket}"
     folders = run_folders(settings, batch_date, run_id or new_run_id())
-    return f"{base}/{settings.s3_prefix}/batches/date={batch_date}/players.csv", BatchOutputs(
+    return daily_batch_input(settings, batch_date), BatchOutputs(
         predictions=f"{base}/{folders['predictions']}predictions.parquet",
         quarantine=f"{base}/{folders['predictions']}quarantine.parquet",
         current=f"{base}/{folders['current']}current.parquet",
