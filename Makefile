@@ -15,6 +15,8 @@ MCP := $(LOCAL)/venv-mcp
 MCP_STAMP := $(MCP)/.installed
 STACK_ENV := $(LOCAL)/stack/stack.env
 RUN := set -a && . $(STACK_ENV) && set +a &&
+# One line per phase of each venv install, with the measured time to expect (pip's output goes to a log).
+INSTALL := $(PYTHON) scripts/install_venv.py
 
 .PHONY: help setup up down status demo mcp test test-unit test-faults lint format bench-train bench-batch bench-drift bench-online bench-serve bench-rollout bench-loop bench-scale triggers-clean lock clean distclean deploy-check destroy
 
@@ -25,10 +27,7 @@ setup: $(APP_STAMP) $(PATCH_STAMP) $(SERVICES_STAMP) $(MCP_STAMP) ## create the 
 
 $(APP_STAMP): requirements/app.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required (set PYTHON=...)")'
-	@test -x $(APP)/bin/python || $(PYTHON) -m venv $(APP)
-	@echo "installing the app venv ($(APP)); the first time takes 2-3 minutes ..."
-	@$(APP)/bin/python -m pip install -q --upgrade "pip>=24"
-	@$(APP)/bin/python -m pip install -q -r requirements/app.lock
+	@$(INSTALL) --venv $(APP) --lock requirements/app.lock --label app --expect "about 3-4 min" --log $(LOCAL)/install-app.log
 	@$(APP)/bin/python -m pip install -q --no-deps -e . > $(LOCAL)/editable-install.log 2>&1 \
 		|| { cat $(LOCAL)/editable-install.log; exit 1; }
 	@$(APP)/bin/python scripts/patch_mage.py
@@ -40,10 +39,7 @@ $(PATCH_STAMP): $(APP_STAMP) scripts/patch_mage.py $(wildcard patches/*.patch)
 	@touch $@
 
 $(SERVICES_STAMP): requirements/services.lock
-	@test -x $(SERVICES)/bin/python || $(PYTHON) -m venv $(SERVICES)
-	@echo "installing the services venv ($(SERVICES)) ..."
-	@$(SERVICES)/bin/python -m pip install -q --upgrade "pip>=24"
-	@$(SERVICES)/bin/python -m pip install -q -r requirements/services.lock
+	@$(INSTALL) --venv $(SERVICES) --lock requirements/services.lock --label services --expect "about 2 min" --log $(LOCAL)/install-services.log
 	@touch $@
 
 up: setup ## start S3 (8333), MLflow (5000), Evidently UI (8001), Mage (6789), serving (8080) and operator (8090) APIs on 127.0.0.1
@@ -76,11 +72,7 @@ lint: setup $(CHECKOV_STAMP) ## ruff (lint + format check), mypy, and the offlin
 
 # The mcp SDK needs pydantic >= 2.12 (Mage pins 2.9): the MCP server of the operator API gets a venv of its own.
 $(MCP_STAMP): requirements/mcp.lock
-	@test -x $(MCP)/bin/python || $(PYTHON) -m venv $(MCP)
-	@echo "installing the mcp venv ($(MCP)) ..."
-	@$(MCP)/bin/python -m pip install -q --upgrade "pip>=24"
-	@$(MCP)/bin/python -m pip install -q -r requirements/mcp.lock
-	@$(MCP)/bin/python -m pip check
+	@$(INSTALL) --venv $(MCP) --lock requirements/mcp.lock --label mcp --expect "about 30 s" --log $(LOCAL)/install-mcp.log --check
 	@touch $@
 
 mcp: $(MCP_STAMP) ## run the MCP server over stdio for the stack's operator API (OPERATOR_TOKEN: a role's token)
@@ -88,10 +80,7 @@ mcp: $(MCP_STAMP) ## run the MCP server over stdio for the stack's operator API 
 
 # checkov pins boto3 and friends that conflict with the app venv: it gets a small venv of its own (~1 min).
 $(CHECKOV_STAMP): requirements/checkov.lock
-	@test -x $(CHECKOV)/bin/python || $(PYTHON) -m venv $(CHECKOV)
-	@echo "installing the checkov venv ($(CHECKOV)) ..."
-	@$(CHECKOV)/bin/python -m pip install -q --upgrade "pip>=24"
-	@$(CHECKOV)/bin/python -m pip install -q -r requirements/checkov.lock
+	@$(INSTALL) --venv $(CHECKOV) --lock requirements/checkov.lock --label checkov --expect "about 1 min" --log $(LOCAL)/install-checkov.log
 	@touch $@
 
 deploy-check: $(CHECKOV_STAMP) ## offline checks of terraform/ and docker/: fmt (if installed), HCL parse, checkov
