@@ -59,7 +59,7 @@ class TableValidation:
         return int(self.valid.sum())
 
     def clean_frame(self) -> pd.DataFrame:
-        """The valid rows as the frame :func:`validate_players` gives (its ``clean``)."""
+        """Return the valid rows as the frame :func:`validate_players` gives (its ``clean``)."""
         return pd.DataFrame(self.columns)
 
 
@@ -181,7 +181,7 @@ def _check_category(array: pa.Array, spec: CategoryColumn) -> tuple[np.ndarray, 
 
 
 def _as_values(checked: pd.Series, like: np.ndarray) -> np.ndarray:
-    """The row-wise path's typed values in the column's representation (category codes, numbers)."""
+    """Return the row-wise path's typed values in the column's representation (category codes, numbers)."""
     if isinstance(checked.dtype, pd.CategoricalDtype):
         return np.asarray(checked.cat.codes, dtype=like.dtype)
     return checked.to_numpy(dtype=like.dtype)

@@ -57,7 +57,7 @@ def score_columns(model: LoadedModel, columns: Mapping[str, Any], scored_at: dat
 
 
 def current_table(columns: Mapping[str, Any], predicted: pa.Array | pa.ChunkedArray, name: str) -> pa.Table:
-    """Monitoring "current" rows: what the model saw and said, categories as their text.
+    """Build the monitoring "current" rows: what the model saw and said, categories as their text.
 
     Args:
         columns: The validated columns (the label too, when the batch has it).

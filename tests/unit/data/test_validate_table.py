@@ -61,7 +61,9 @@ def test_random_mixtures_of_bad_cells_give_the_row_wise_result(seed):
     assert_same(text_table(raw_frame(raw_rows(rows, **changes))))
 
 
-@pytest.mark.parametrize("ids", [["7", " 7", "8"], ["7", "7.0", "8"], ["x", "7", "7"]], ids=["space", "decimal", "text"])
+@pytest.mark.parametrize(
+    "ids", [["7", " 7", "8"], ["7", "7.0", "8"], ["x", "7", "7"]], ids=["space", "decimal", "text"]
+)
 def test_ids_that_are_not_plain_numbers_are_compared_as_the_row_wise_path_parses_them(ids):
     frame = raw_frame(raw_rows(5, **{ID_COLUMN: dict(enumerate(ids))}))
 
