@@ -27,14 +27,22 @@ import pyarrow.parquet as pq
 from machine_learning.data.formulas import neutralise_formula_cells
 from machine_learning.data.ingest import select_schema_columns
 from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN, required_columns
-from machine_learning.data.validate import ValidationResult, as_text, enforce_quarantine_share, validate_players
+from machine_learning.data.validate import ValidationResult, enforce_quarantine_share, validate_players
+from machine_learning.data.validate_table import (
+    TableValidation,
+    frame_for_validation,
+    from_validation_result,
+    validate_player_table,
+)
 from machine_learning.errors import InvalidInputError, NotFoundError
+from machine_learning.inference.columnar import current_table, score_columns
 from machine_learning.inference.model import LoadedModel
-from machine_learning.inference.predict import PREDICTION_COLUMN, predict_players
+from machine_learning.inference.predict import PREDICTION_COLUMN
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
 
 DEFAULT_CHUNK_ROWS = 250_000
+ROW_GROUP_ROWS = 1 << 20  # Parquet's default: a chunk of a batch is one row group
 # training.train.PREDICTION_COLUMN (the reference data's prediction column), not imported: training pulls in
 # mlflow and matplotlib, seconds of start-up for `mlops predict`. tests/unit/inference/test_batch.py checks it.
 REFERENCE_PREDICTION = "prediction"
@@ -105,19 +113,19 @@ def score_batch(
     with tempfile.TemporaryDirectory(prefix="batch-") as folder:
         local_source = _localise(source, store, Path(folder))
         writers = {name: TableWriter(Path(folder) / f"{name}{_suffix(target)}") for name, target in _targets(outputs)}
-        scored_at = pd.Timestamp.now(tz="UTC")
+        scored_at = datetime.now(UTC)
         for chunk in _timed_chunks(local_source, source, chunk_rows, timings):
             started = time.perf_counter()
-            validation = validate_players(chunk)
+            validation = validate_chunk(chunk)
             timings["validate"] += time.perf_counter() - started
             started = time.perf_counter()
-            predictions = predict_players(model, validation.clean, scored_at.to_pydatetime())
+            predictions = score_columns(model, validation.columns, scored_at)
             timings["predict"] += time.perf_counter() - started
             started = time.perf_counter()
-            write_chunk(writers, validation, predictions)
+            write_table_chunk(writers, validation, predictions)
             timings["write"] += time.perf_counter() - started
             result.input_rows += len(chunk)
-            result.scored_rows += len(validation.clean)
+            result.scored_rows += validation.clean_rows
             result.quarantined_rows += len(validation.quarantine)
             reasons.update(validation.reasons)
             if on_progress:
@@ -214,6 +222,23 @@ def _targets(outputs: BatchOutputs) -> list[tuple[str, str]]:
     return [(name, target) for name, target in pairs if target]
 
 
+def validate_chunk(chunk: pa.Table | pd.DataFrame) -> TableValidation:
+    """Validate one chunk as :func:`read_tables` yields it (an Arrow table, or a frame pandas read)."""
+    if isinstance(chunk, pa.Table):
+        return validate_player_table(chunk)
+    return from_validation_result(validate_players(chunk))
+
+
+def write_table_chunk(writers: dict[str, TableWriter], validation: TableValidation, predictions: pa.Table) -> None:
+    """Append one scored chunk (Arrow predictions) to the predictions, quarantine and "current" writers present."""
+    writers["predictions"].write(predictions)
+    if "quarantine" in writers:
+        writers["quarantine"].write(validation.quarantine)
+    if "current" in writers:
+        predicted = predictions.column(PREDICTION_COLUMN)
+        writers["current"].write(current_table(validation.columns, predicted, REFERENCE_PREDICTION))
+
+
 def write_chunk(writers: dict[str, TableWriter], validation: ValidationResult, predictions: pd.DataFrame) -> None:
     """Append one scored chunk to the predictions, quarantine and monitoring "current" writers present."""
     writers["predictions"].write(predictions)
@@ -227,8 +252,10 @@ def write_chunk(writers: dict[str, TableWriter], validation: ValidationResult, p
         writers["current"].write(current.assign(**{REFERENCE_PREDICTION: predictions[PREDICTION_COLUMN].to_numpy()}))
 
 
-def _timed_chunks(path: Path, name: str, chunk_rows: int, timings: defaultdict[str, float]) -> Iterator[pd.DataFrame]:
-    chunks = read_chunks(path, name, chunk_rows)
+def _timed_chunks(
+    path: Path, name: str, chunk_rows: int, timings: defaultdict[str, float]
+) -> Iterator[pa.Table | pd.DataFrame]:
+    chunks = read_tables(path, name, chunk_rows)
     while True:
         started = time.perf_counter()
         chunk = next(chunks, None)
@@ -239,7 +266,23 @@ def _timed_chunks(path: Path, name: str, chunk_rows: int, timings: defaultdict[s
 
 
 def read_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Read a local CSV (optionally compressed) or Parquet file in chunks of ``chunk_rows`` rows, as frames.
+
+    The frames :func:`validate_players` expects: :func:`read_tables`' chunks, Arrow tables turned into frames.
+
+    Raises:
+        InvalidInputError: The file is not a readable player CSV or Parquet file.
+
+    """
+    for chunk in read_tables(path, name, chunk_rows):
+        yield chunk if isinstance(chunk, pd.DataFrame) else frame_for_validation(chunk)
+
+
+def read_tables(path: Path, name: str, chunk_rows: int) -> Iterator[pa.Table | pd.DataFrame]:
     """Read a local CSV (optionally compressed) or Parquet file in chunks of ``chunk_rows`` rows, as scoring does.
+
+    Chunks are Arrow tables of the schema's columns (CSV cells as text, Parquet columns as stored); what Arrow
+    does not read as pandas would (unusual compression or header, damaged rows) comes as pandas frames of text.
 
     Raises:
         InvalidInputError: The file is not a readable player CSV or Parquet file.
@@ -254,8 +297,8 @@ def read_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame
     done = 0
     try:
         for chunk in _read_arrow_csv_chunks(path, chunk_rows):
-            yield select_schema_columns(chunk, name, require_label=False)
-            done += len(chunk)
+            yield select_table_columns(chunk, name)
+            done += chunk.num_rows
         return
     except (pa.ArrowException, UnicodeDecodeError, _NotForArrowError):
         pass  # whatever Arrow does not read as pandas would is read by pandas, with pandas' messages
@@ -281,7 +324,7 @@ class _NotForArrowError(Exception):
     """The file is read by pandas instead (unusual compression or header, no rows)."""
 
 
-def _read_arrow_csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _read_arrow_csv_chunks(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
     """Text columns as Arrow strings, in chunks of exactly ``chunk_rows`` rows (as pandas' chunks)."""
     if any(suffix in _PANDAS_COMPRESSIONS for suffix in path.suffixes) and path.suffix != ".gz":
         raise _NotForArrowError(path.suffix)
@@ -306,10 +349,10 @@ def _read_arrow_csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame
             rows, total = rows + batch.num_rows, total + batch.num_rows
             while rows >= chunk_rows:
                 table = pa.Table.from_batches(pending)
-                yield table.slice(0, chunk_rows).to_pandas(types_mapper=pd.ArrowDtype)
+                yield table.slice(0, chunk_rows)
                 pending, rows = table.slice(chunk_rows).to_batches(), rows - chunk_rows
     if rows:
-        yield pa.Table.from_batches(pending).to_pandas(types_mapper=pd.ArrowDtype)
+        yield pa.Table.from_batches(pending)
     if total == 0:
         raise _NotForArrowError("no rows")  # a header alone: pandas decides what that file is
 
@@ -330,9 +373,23 @@ def _read_pandas_csv_chunks(path: Path, name: str, chunk_rows: int, skip_rows: i
         ) from None
 
 
-def _read_parquet_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _read_parquet_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pa.Table]:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-        yield frame_from_parquet(batch, name)
+        yield select_table_columns(pa.Table.from_batches([batch]), name)
+
+
+def select_table_columns(table: pa.Table, name: str) -> pa.Table:
+    """Check a table's header against the schema and keep the schema's columns in canonical order.
+
+    The checks and messages of :func:`select_schema_columns` (names stripped, repeats and missing columns refused).
+
+    Raises:
+        InvalidInputError: Required columns are missing or named twice.
+
+    """
+    names = [str(column).strip() for column in table.column_names]
+    keep = select_schema_columns(pd.DataFrame(columns=names), name, require_label=False).columns
+    return table.rename_columns(names).select([names.index(column) for column in keep])
 
 
 def frame_from_parquet(batch: pa.RecordBatch | pa.Table, name: str) -> pd.DataFrame:
@@ -349,23 +406,8 @@ def frame_from_parquet(batch: pa.RecordBatch | pa.Table, name: str) -> pd.DataFr
         InvalidInputError: Required columns are missing.
 
     """
-    frame = batch.to_pandas(types_mapper=_arrow_strings)
-    # Numbers stay typed and text stays Arrow text: validation checks both as it checks a CSV's text. Any
-    # other type (booleans, dates...) is turned into the text a CSV would hold.
-    for column in frame.columns:
-        if not _typed_for_validation(frame[column]):
-            frame[column] = as_text(frame[column])
-    return select_schema_columns(frame, name, require_label=False)
-
-
-def _arrow_strings(dtype: pa.DataType) -> pd.ArrowDtype | None:
-    return pd.ArrowDtype(dtype) if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) else None
-
-
-def _typed_for_validation(values: pd.Series) -> bool:
-    if isinstance(values.dtype, pd.ArrowDtype):
-        return True
-    return pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    return select_schema_columns(frame_for_validation(table), name, require_label=False)
 
 
 def _localise(source: str, store: ObjectStore | None, folder: Path) -> Path:
@@ -424,15 +466,20 @@ class TableWriter:
         self.parquet: pq.ParquetWriter | None = None
         self.started = False
 
-    def write(self, frame: pd.DataFrame) -> None:
-        """Append one frame (the first one fixes the schema)."""
+    def write(self, frame: pd.DataFrame | pa.Table) -> None:
+        """Append one frame or Arrow table (the first one fixes the schema)."""
         if self.path.suffix == ".csv":
+            frame = frame.to_pandas() if isinstance(frame, pa.Table) else frame
             neutralise_formula_cells(frame).to_csv(self.path, mode="a", header=not self.started, index=False)
         else:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if isinstance(frame, pa.Table):
+                # pandas metadata as a frame of the same rows would have it (what readers of the file get back)
+                table, frame = frame, frame.slice(0, 1).to_pandas()
+            else:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
             if self.parquet is None:
                 self.parquet = self._open(frame, table)
-            self.parquet.write_table(table.cast(self.parquet.schema))
+            self.parquet.write_table(table.cast(self.parquet.schema), row_group_size=ROW_GROUP_ROWS)
         self.started = True
 
     def _open(self, frame: pd.DataFrame, table: pa.Table) -> pq.ParquetWriter:
@@ -449,7 +496,7 @@ class TableWriter:
         categorical = [name for name in frame.columns if isinstance(frame[name].dtype, pd.CategoricalDtype)]
         metadata = (
             pa.Schema.from_pandas(frame.head(1).astype(dict.fromkeys(categorical, object)), preserve_index=False)
-            if categorical
+            if categorical or table.schema.metadata is None  # an Arrow table: the metadata of its rows as a frame
             else table.schema
         ).metadata
         # Dictionary pages only where values repeat: on unique ids and probabilities they cost most of the write

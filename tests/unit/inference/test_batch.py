@@ -334,3 +334,31 @@ def test_a_full_disk_keeps_the_old_output_and_leaves_no_partial_file(tmp_path, m
         publish_file(finished, str(target), None)
     assert target.read_text() == "old\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["finished.csv", "predictions.csv"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_the_arrow_path_writes_what_the_row_wise_path_writes(model, tmp_path, kind):
+    import pyarrow.parquet as pq
+
+    from machine_learning.data.validate import validate_players
+    from machine_learning.inference.batch import TableWriter, read_chunks, write_chunk
+
+    batch = synthetic_players(80, seed=5).astype(str)
+    batch.loc[3, "Age"], batch.loc[9, "Gender"], batch.loc[11, "Location"] = "x", "Robot", " Asia "
+    batch.loc[20, ID_COLUMN] = batch.loc[21, ID_COLUMN]
+    source = write(batch, tmp_path / f"b.{kind}", "csv") if kind == "csv" else str(tmp_path / "b.parquet")
+    if kind == "parquet":
+        batch.to_parquet(source, index=False)  # text columns in Parquet
+    tables = ("predictions", "quarantine", "current")
+    outputs = BatchOutputs(*(str(tmp_path / f"{name}.parquet") for name in tables))
+    score_batch(source, outputs, model, None, 0.2, chunk_rows=30)
+    scored_at = pd.read_parquet(outputs.predictions)["scored_at"].iloc[0].to_pydatetime()
+
+    writers = {name: TableWriter(tmp_path / f"old-{name}.parquet") for name in tables}
+    for chunk in read_chunks(tmp_path / f"b.{kind}", "b", 30):  # the row-wise path, chunk by chunk
+        validation = validate_players(chunk)
+        write_chunk(writers, validation, predict_players(model, validation.clean, scored_at))
+    for name in tables:
+        old, new = pq.read_table(writers[name].close()), pq.read_table(getattr(outputs, name))
+        assert new.schema.equals(old.schema, check_metadata=True), name
+        pd.testing.assert_frame_equal(new.to_pandas(), old.to_pandas(), check_exact=True)
