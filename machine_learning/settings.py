@@ -67,6 +67,11 @@ _ENV_NAMES: dict[str, str] = {
     "alert_relay_token": "ALERT_RELAY_TOKEN",
     "alert_attempts": "ALERT_ATTEMPTS",
     "cleanup_backup_dir": "CLEANUP_BACKUP_DIR",
+    # prediction log (machine_learning/predlog)
+    "prediction_log": "PREDICTION_LOG",
+    "prediction_log_max_rows": "PREDICTION_LOG_MAX_ROWS",
+    "prediction_log_batch_rows": "PREDICTION_LOG_BATCH_ROWS",
+    "prediction_log_flush_seconds": "PREDICTION_LOG_FLUSH_SECONDS",
 }
 SCORING_ENGINES = ("local", "dask")
 PROMOTION_POLICIES = ("auto", "manual")
@@ -150,6 +155,12 @@ class Settings:
             failure notifications are relayed to the webhook; never printed.
         alert_attempts: How many times one alert is tried (with exponential backoff) before it is given up.
         cleanup_backup_dir: Folder of the JSON backups the operator API writes before a cleanup deletes.
+        prediction_log: ``on`` or ``off``: serving logs every online prediction to S3
+            (``<title>/prediction-log/date=D/``), in batches off the request path.
+        prediction_log_max_rows: Predictions held in memory at most while waiting for S3; beyond it they are
+            dropped and counted (``/prediction-log/stats``), never blocking a request.
+        prediction_log_batch_rows: A batch is written as soon as it has this many predictions ...
+        prediction_log_flush_seconds: ... or when its oldest prediction has waited this long.
 
     """
 
@@ -204,6 +215,11 @@ class Settings:
     alert_relay_token: str = field(default="", repr=False)
     alert_attempts: int = 5
     cleanup_backup_dir: str = "~/.cache/engagement-mlops/cleanup-backups"
+    # prediction log (machine_learning/predlog)
+    prediction_log: str = "on"
+    prediction_log_max_rows: int = 100_000
+    prediction_log_batch_rows: int = 5_000
+    prediction_log_flush_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):
@@ -244,6 +260,7 @@ class Settings:
         if unknown:
             allowed = list(FEATURE_COLUMNS)
             raise ConfigurationError(f"DRIFT_COLUMNS names unknown columns {unknown}; choose from {allowed}")
+        self._check_prediction_log_settings()
 
     def _check_loop_settings(self) -> None:
         shares = ("max_quality_drop", "quality_recovery_tolerance", "retraining_base_weight", "selection_old_tolerance")
@@ -255,6 +272,16 @@ class Settings:
             raise ConfigurationError(f"RETRAINING_HALF_LIFE_DAYS must be > 0, got {self.retraining_half_life_days}")
         if self.quality_window_days < 1 or self.recent_holdout_days < 1:
             raise ConfigurationError("QUALITY_WINDOW_DAYS and RECENT_HOLDOUT_DAYS must be >= 1")
+
+    def _check_prediction_log_settings(self) -> None:  # prediction log (machine_learning/predlog)
+        if self.prediction_log not in ("on", "off"):
+            raise ConfigurationError(f"PREDICTION_LOG must be 'on' or 'off', got {self.prediction_log!r}")
+        if self.prediction_log_batch_rows < 1 or self.prediction_log_max_rows < self.prediction_log_batch_rows:
+            raise ConfigurationError("PREDICTION_LOG_BATCH_ROWS must be >= 1 and PREDICTION_LOG_MAX_ROWS >= it")
+        if not self.prediction_log_flush_seconds > 0:
+            raise ConfigurationError(
+                f"PREDICTION_LOG_FLUSH_SECONDS must be > 0, got {self.prediction_log_flush_seconds}"
+            )
 
     def _check_rollout_settings(self) -> None:
         if self.promotion_policy not in PROMOTION_POLICIES:

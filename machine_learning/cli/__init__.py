@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from machine_learning.cli import data, deploy, inference, monitoring, rollout, stack, training
+from machine_learning.cli import data, deploy, inference, monitoring, predlog, rollout, stack, training
 from machine_learning.cli.deploy import run_cleanup
 from machine_learning.errors import MLOpsError
 from machine_learning.settings import Settings, load_settings
@@ -65,6 +65,6 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops", description="Player-engagement MLOps lifecycle.")
     parser.add_argument("--game-title", help="override GAME_TITLE for this command")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    for group in (data, training, rollout, inference, monitoring, stack, deploy):
+    for group in (data, training, rollout, inference, monitoring, stack, deploy, predlog):
         group.add_commands(commands)
     return parser

@@ -106,6 +106,9 @@ def create_app(
         from machine_learning.rollout.serving import add_rollout_routes
 
         add_rollout_routes(app, rollout, require_token)
+    from machine_learning.predlog.serving import add_prediction_log
+
+    add_prediction_log(app, settings, require_token)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -41,7 +41,10 @@ def registry() -> Registry:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(game_title="unit-test", serving_token=TOKEN, serving_reload_seconds=0.05, canary_min_requests=5)
+    return Settings(
+        game_title="unit-test", serving_token=TOKEN, serving_reload_seconds=0.05, canary_min_requests=5,
+        prediction_log="off",
+    )  # fmt: skip
 
 
 @pytest.fixture

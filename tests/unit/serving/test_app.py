@@ -29,7 +29,7 @@ def provider(loaded) -> FakeProvider:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(game_title="unit-test", serving_token=TOKEN, serving_max_body_bytes=2_000_000)
+    return Settings(game_title="unit-test", serving_token=TOKEN, serving_max_body_bytes=2_000_000, prediction_log="off")
 
 
 @pytest.fixture

@@ -1,0 +1,78 @@
+"""The capture in front of the serving API (FastAPI TestClient, a tiny model, an in-memory sink)."""
+
+import io
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))
+from serving_helpers import TOKEN, FakeProvider, json_players, tiny_model
+
+from machine_learning.predlog.serving import build_prediction_log
+from machine_learning.serving.app import create_app
+from machine_learning.serving.provider import prepare_model
+from machine_learning.settings import Settings
+
+AUTH = {"X-API-Token": TOKEN}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return prepare_model(tiny_model("3"))
+
+
+class Files(dict):
+    def __call__(self, key: str, data: bytes) -> None:
+        self[key] = data
+
+    def rows(self) -> pd.DataFrame:
+        frames = [pd.read_parquet(io.BytesIO(data)) for data in self.values()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["PlayerID"])
+
+
+@pytest.fixture
+def serve(model, monkeypatch):
+    """The API whose prediction log writes to ``files`` instead of S3."""
+
+    def make(files: Files, **overrides) -> TestClient:
+        settings = Settings(game_title="unit-test", serving_token=TOKEN, prediction_log_flush_seconds=3600, **overrides)
+        monkeypatch.setattr(
+            "machine_learning.predlog.serving.build_prediction_log", lambda s: build_prediction_log(s, sink=files)
+        )
+        return TestClient(create_app(settings, FakeProvider(model=model)))
+
+    return make
+
+
+def test_answered_predictions_are_logged_and_bad_requests_are_not(serve):
+    files = Files()
+    client = serve(files)
+    good, bad = json_players(3), json_players(1, seed=9)
+    bad[0]["PlayerID"], bad[0]["Age"] = 777_777, -5
+    with client:
+        answer = client.post("/predict", json={"players": good}, headers={**AUTH, "X-Request-ID": "game-42"})
+        assert answer.status_code == 200 and answer.headers["x-request-id"] == "game-42"
+        refused = client.post("/predict", json={"players": bad}, headers=AUTH)
+        assert refused.status_code == 422
+        assert client.post("/predict", json={"players": good}).status_code == 401
+        stats = client.get("/prediction-log/stats", headers=AUTH).json()
+        assert stats["enabled"] and stats["queued_rows"] == 3 and stats["lost_rows"] == 0
+        assert client.get("/prediction-log/stats").status_code == 401
+    rows = files.rows()  # the shutdown flushed the log
+    assert rows["PlayerID"].tolist() == [p["PlayerID"] for p in good]
+    assert 777_777 not in set(rows["PlayerID"])
+    assert set(rows["request_id"]) == {"game-42"} and (rows["latency_ms"] > 0).all()
+    assert rows["predicted_engagement"].tolist() == [p["predicted_engagement"] for p in answer.json()["predictions"]]
+    assert next(iter(files)).startswith("unit-test/prediction-log/date=")
+
+
+def test_with_the_log_off_nothing_is_captured_and_stats_say_so(serve):
+    files = Files()
+    client = serve(files, prediction_log="off")
+    with client:
+        assert client.post("/predict", json={"players": json_players(2)}, headers=AUTH).status_code == 200
+        assert client.get("/prediction-log/stats", headers=AUTH).json() == {"enabled": False}
+    assert not files
