@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from title_helpers import FakeMage, fake_services
 from unit_helpers import synthetic_players
 
 from machine_learning.errors import InvalidInputError, MLOpsError
@@ -13,7 +14,6 @@ from machine_learning.storage import ObjectStore
 from machine_learning.titles.create import create_title, ensure_triggers
 from machine_learning.titles.plan import CREATE_STEPS, LOOP
 from machine_learning.titles.registry import FAILED, READY, read_titles
-from title_helpers import FakeMage, fake_services
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_a_failed_create_is_recorded_and_a_rerun_finishes_it(
     store: ObjectStore, settings: Settings, seed_csv: str
 ) -> None:
     services, _, mage = fake_services(store, fail_at="training")
-    with pytest.raises(MLOpsError, match="stopped at training: training run 2 failed.*rerun to resume"):
+    with pytest.raises(MLOpsError, match=r"stopped at training: training run 2 failed.*rerun to resume"):
         create_title("space-racer", settings, services, seed_csv, on_progress=lambda _: None)
     stopped = read_titles(store)["space-racer"]
     assert stopped.state == FAILED and "training" not in stopped.steps_done and stopped.runs["training"] == "2"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from title_helpers import fake_services
 from unit_helpers import synthetic_players
 
 from machine_learning.errors import InvalidInputError, NotFoundError
@@ -13,7 +14,6 @@ from machine_learning.storage import ObjectStore
 from machine_learning.titles.create import create_title
 from machine_learning.titles.delete import delete_title, find_deletion
 from machine_learning.titles.registry import read_titles
-from title_helpers import fake_services
 
 
 @pytest.fixture
@@ -43,7 +43,9 @@ def test_a_dry_run_lists_and_changes_nothing(two_titles, store: ObjectStore, set
 def test_delete_removes_one_title_and_leaves_the_other(two_titles, store: ObjectStore, settings: Settings) -> None:
     services, mlflow, mage = two_titles
     deleted: list[str] = []
-    delete_title("foo", settings, services, (_no_project, lambda own: deleted.append(own.game_title)), on_progress=print)
+    delete_title(
+        "foo", settings, services, (_no_project, lambda own: deleted.append(own.game_title)), on_progress=print
+    )
     assert set(read_titles(store)) == {"foo-bar"}
     assert not store.list_keys("foo/") and store.list_keys("foo-bar/")
     assert mlflow.models == {"foo-bar-engagement"}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from title_helpers import fake_services
+
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore
 from machine_learning.titles.listing import describe_titles, format_titles, last_runs_by_title
 from machine_learning.titles.registry import new_record, save_record
-from title_helpers import fake_services
 
 
 def test_runs_are_grouped_by_title_newest_first() -> None:

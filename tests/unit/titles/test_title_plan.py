@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from title_helpers import FakeMage
+
 from machine_learning.titles.plan import (
     CREATE_STEPS,
     is_title_trigger,
@@ -13,7 +15,6 @@ from machine_learning.titles.plan import (
     trigger_name,
 )
 from machine_learning.titles.registry import new_record
-from title_helpers import FakeMage
 
 
 def test_a_new_title_has_every_step_and_a_finished_one_none() -> None:

@@ -15,7 +15,6 @@ from machine_learning.storage import ObjectStore
 from machine_learning.titles.create import TitleServices
 
 
-
 class FakeMlflow:
     """Experiments, registered models and the production alias, in memory."""
 
