@@ -108,6 +108,24 @@ class MageClient:
         """Cancel a pipeline run (used for a run the scheduler never started)."""
         self._call("PUT", f"/api/pipeline_runs/{run_id}", json={"pipeline_run": {"status": "cancelled"}})
 
+    def list_triggers(self, pipeline: str) -> list[dict[str, Any]]:
+        """Return every trigger (pipeline schedule) of a pipeline, with its variables."""
+        return list(self._call("GET", f"/api/pipelines/{pipeline}/pipeline_schedules")["pipeline_schedules"])
+
+    def create_trigger(self, pipeline: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a trigger in the server's database (the pipeline's ``triggers.yaml`` is left as it is)."""
+        path = f"/api/pipelines/{pipeline}/pipeline_schedules"
+        return dict(self._call("POST", path, json={"pipeline_schedule": dict(body)})["pipeline_schedule"])
+
+    def delete_trigger(self, schedule_id: int) -> None:
+        """Delete a trigger by id."""
+        self._call("DELETE", f"/api/pipeline_schedules/{int(schedule_id)}")
+
+    def recent_runs(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Return the newest pipeline runs of every pipeline, newest first."""
+        path = f"/api/pipeline_runs?_limit={limit}&order_by[]=id%20desc"
+        return list(self._call("GET", path).get("pipeline_runs", []))
+
     def run_url(self, pipeline: str, run_id: int) -> str:
         """Return the UI page of a run."""
         return f"{self.base}/pipelines/{pipeline}/runs/{run_id}"

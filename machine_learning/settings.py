@@ -72,6 +72,8 @@ _ENV_NAMES: dict[str, str] = {
     "prediction_log_max_rows": "PREDICTION_LOG_MAX_ROWS",
     "prediction_log_batch_rows": "PREDICTION_LOG_BATCH_ROWS",
     "prediction_log_flush_seconds": "PREDICTION_LOG_FLUSH_SECONDS",
+    # Many titles (machine_learning/titles/)
+    "titles_max_served": "TITLES_MAX_SERVED",
 }
 SCORING_ENGINES = ("local", "dask")
 PROMOTION_POLICIES = ("auto", "manual")
@@ -161,6 +163,8 @@ class Settings:
             dropped and counted (``/prediction-log/stats``), never blocking a request.
         prediction_log_batch_rows: A batch is written as soon as it has this many predictions ...
         prediction_log_flush_seconds: ... or when its oldest prediction has waited this long.
+        titles_max_served: Most titles (besides the default one) whose models the serving API keeps loaded for
+            ``/titles/{title}/...``; the least recently used one is unloaded when another is asked for.
 
     """
 
@@ -220,6 +224,8 @@ class Settings:
     prediction_log_max_rows: int = 100_000
     prediction_log_batch_rows: int = 5_000
     prediction_log_flush_seconds: float = 30.0
+    # Many titles (machine_learning/titles/)
+    titles_max_served: int = 8
 
     def __post_init__(self) -> None:
         if not _TITLE_PATTERN.match(self.game_title):
@@ -254,6 +260,8 @@ class Settings:
         if self.dask_workers < 0 or self.drift_sample_rows < 1:
             raise ConfigurationError("DASK_WORKERS must be >= 0 and DRIFT_SAMPLE_ROWS >= 1")
         self._check_rollout_settings()
+        if not 1 <= self.titles_max_served <= 100:
+            raise ConfigurationError(f"TITLES_MAX_SERVED must be between 1 and 100, got {self.titles_max_served}")
         if not 1 <= self.alert_attempts <= 10:
             raise ConfigurationError(f"ALERT_ATTEMPTS must be between 1 and 10, got {self.alert_attempts}")
         unknown = sorted(set(self.drift_column_names) - {*FEATURE_COLUMNS, "prediction"})

@@ -124,6 +124,24 @@ def build_server(api: OperatorClient, token: str | None) -> MCPServer:
         body = {"environment": environment, "dry_run": dry_run, "confirm_environment": confirm_environment}
         return dict(call(ctx, "POST", "/cleanup", body=body))
 
+    @server.tool()
+    def list_titles(ctx: Context) -> dict[str, Any]:
+        """List every game title of this install: state, production version, last runs and last decision.
+
+        A create under way shows state creating and its run ids; a stopped one shows failed and why.
+        """
+        return dict(call(ctx, "GET", "/titles"))
+
+    @server.tool()
+    def create_title(ctx: Context, name: str, source_uri: str | None = None) -> dict[str, Any]:
+        """Create a game title from a seed player CSV and return at once (needs the operator role).
+
+        name: 3-42 lowercase letters, digits and dashes. source_uri: s3:// URI of the CSV inside the new title's
+        prefix, e.g. s3://mlops/<name>/raw/players.csv. The create sets up data, MLflow model, Evidently dashboard
+        and Mage schedules, then trains to a production model: follow it with list_titles until state is ready.
+        """
+        return dict(call(ctx, "POST", "/titles", body={"name": name, "source_uri": source_uri}))
+
     return server
 
 

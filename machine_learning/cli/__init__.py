@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from machine_learning.cli import data, deploy, inference, monitoring, predlog, rollout, stack, training
+from machine_learning.cli import titles as title_commands
 from machine_learning.cli.deploy import run_cleanup
 from machine_learning.errors import MLOpsError
 from machine_learning.settings import Settings, load_settings
@@ -67,4 +68,5 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     for group in (data, training, rollout, inference, monitoring, stack, deploy, predlog):
         group.add_commands(commands)
+    title_commands.add_commands(commands)
     return parser

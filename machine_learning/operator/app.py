@@ -49,6 +49,7 @@ from machine_learning.operator.schemas import (
     StatusResponse,
 )
 from machine_learning.settings import Settings, load_settings
+from machine_learning.titles.operator import add_title_operations
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ def create_app(settings: Settings, services: OperatorServices | None = None) -> 
     actor = [Depends(require(Permission.OPERATE)), Depends(title_of)]
     approver = [Depends(require(Permission.APPROVE)), Depends(title_of)]
     _add_routes(app, settings, deps, reader, actor, approver)
+    add_title_operations(app, settings, deps, require(Permission.READ), require(Permission.OPERATE))
     _add_relay(app, settings, deps)
     app.add_exception_handler(MLOpsError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]

@@ -78,6 +78,8 @@ def create_app(
         ConfigurationError: ``SERVING_TOKEN`` is empty (the API never serves unauthenticated).
 
     """
+    from machine_learning.titles.serving import add_title_routes
+
     if not settings.serving_token:
         raise ConfigurationError(
             "SERVING_TOKEN is empty: refusing to serve without authentication. Set it (make up generates one "
@@ -102,6 +104,7 @@ def create_app(
     require_token = _token_check(settings.serving_token)
     _add_routes(app, provider, require_token, settings.serving_max_body_bytes, rollout)
     _add_health(app, provider, dependencies or DependencyMonitor(settings))
+    add_title_routes(app, settings, provider, require_token)  # /titles/{title}/... (machine_learning/titles/)
     if rollout is not None:
         from machine_learning.rollout.serving import add_rollout_routes
 
