@@ -38,7 +38,8 @@ def serve(model, monkeypatch):
     """The API whose prediction log writes to ``files`` instead of S3."""
 
     def make(files: Files, **overrides) -> TestClient:
-        settings = Settings(game_title="unit-test", serving_token=TOKEN, prediction_log_flush_seconds=3600, **overrides)
+        options = {"prediction_log": "on", "prediction_log_flush_seconds": 3600, **overrides}
+        settings = Settings(game_title="unit-test", serving_token=TOKEN, **options)
         monkeypatch.setattr(
             "machine_learning.predlog.serving.build_prediction_log", lambda s: build_prediction_log(s, sink=files)
         )
