@@ -110,7 +110,7 @@ def acquire_lock(
         now = time.time()
         lease = Lease(name, owner, host, pid, datetime.now(UTC).isoformat(timespec="seconds"), now + lease_seconds)
         body = json.dumps(asdict(lease)).encode()
-        etag = _put_if(store, key, body, IfNoneMatch="*")
+        etag = put_if(store, key, body, IfNoneMatch="*")
         if etag:
             return HeldLock(key, lease, etag)
         current = _read_lease(store, key)
@@ -118,7 +118,7 @@ def acquire_lock(
             continue  # released between our two requests
         held, held_etag = current
         if is_stale(held, now, host, process_alive):
-            etag = _put_if(store, key, body, IfMatch=held_etag)  # compare-and-set: one taker wins
+            etag = put_if(store, key, body, IfMatch=held_etag)  # compare-and-set: one taker wins
             if etag:
                 return HeldLock(key, lease, etag)
             continue
@@ -161,7 +161,7 @@ def title_lock(
         release_lock(store, held)
 
 
-def _put_if(store: ObjectStore, key: str, body: bytes, **condition: Any) -> str | None:
+def put_if(store: ObjectStore, key: str, body: bytes, **condition: Any) -> str | None:
     """Make a conditional PUT; return the new ETag, or ``None`` when the condition did not hold."""
     try:
         response = store.client.put_object(

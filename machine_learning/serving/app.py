@@ -149,12 +149,7 @@ def _add_routes(app: FastAPI, provider: Provider, require_token: Any, max_bytes:
     async def predict(http_request: Request) -> Response:
         """Predict the engagement of one or many players (1 to 10,000), one prediction per player, in order."""
         # The token was checked by the dependency, before any byte of the body is read.
-        _require_json(http_request)
-        body = await read_body(http_request, max_bytes)
-        try:
-            request = decode_request(body)  # msgspec: decoded and validated in bulk, into columns
-        except InvalidRequestError as error:
-            raise RequestValidationError(error.errors) from None
+        request = await decode_predict_request(http_request, max_bytes)
         model = _current(provider)
         plan = rollout.plan() if rollout is not None else None
         if rollout is not None and plan is not None:  # a challenger beside production: the rollout routes
@@ -163,13 +158,7 @@ def _add_routes(app: FastAPI, provider: Provider, require_token: Any, max_bytes:
             else:
                 body, shadow = rollout.answer(plan, model, request)
             return Response(body, media_type="application/json", background=shadow)
-        predictor = model.predictor
-        if len(request) > TREE_WALK_MAX_ROWS:  # big batches: keep the event loop free meanwhile
-            probabilities = await run_in_threadpool(predictor.predict_proba, request.columns)
-        else:
-            probabilities = predictor.predict_proba(request.columns)
-        answer = encode_predictions(model.name, model.version, predictor.classes, request.player_ids, probabilities)
-        return Response(answer, media_type="application/json")
+        return Response(await score_predict_request(model, request), media_type="application/json")
 
     @app.get("/model-version", response_model=ModelVersion, responses=_ERRORS, dependencies=[Depends(require_token)])
     async def model_version() -> ModelVersion:
@@ -240,6 +229,26 @@ def _problem(item: Any) -> Problem:
         reason = f"malformed JSON: {item.get('ctx', {}).get('error', reason)}"
         location = []
     return Problem(field=".".join(location) or "body", reason=reason, type=str(item.get("type", "invalid")))
+
+
+async def decode_predict_request(http_request: Request, max_bytes: int) -> Any:
+    """Read and validate a ``/predict`` body in bulk (msgspec, into columns); a bad one is a 422 as always."""
+    _require_json(http_request)
+    body = await read_body(http_request, max_bytes)
+    try:
+        return decode_request(body)
+    except InvalidRequestError as error:
+        raise RequestValidationError(error.errors) from None
+
+
+async def score_predict_request(model: ServingModel, request: Any) -> bytes:
+    """Score a decoded request with one model and encode the answer (big batches off the event loop)."""
+    predictor = model.predictor
+    if len(request) > TREE_WALK_MAX_ROWS:  # big batches: keep the event loop free meanwhile
+        probabilities = await run_in_threadpool(predictor.predict_proba, request.columns)
+    else:
+        probabilities = predictor.predict_proba(request.columns)
+    return encode_predictions(model.name, model.version, predictor.classes, request.player_ids, probabilities)
 
 
 def _require_json(request: Request) -> None:

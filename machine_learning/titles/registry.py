@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from machine_learning.errors import MLOpsError
-from machine_learning.locks import _put_if
+from machine_learning.locks import put_if
 from machine_learning.storage import ObjectStore
 
 REGISTRY_KEY = "_titles/registry.json"
@@ -100,7 +100,7 @@ def update_titles(
             {"version": 1, "titles": {name: changed[name].to_dict() for name in sorted(changed)}}, indent=2
         ).encode()
         condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-        if _put_if(store, REGISTRY_KEY, body, **condition):
+        if put_if(store, REGISTRY_KEY, body, **condition):
             return changed
     raise MLOpsError(f"the title registry {store.uri(REGISTRY_KEY)} kept changing; try again")
 

@@ -152,7 +152,13 @@ def add_title_routes(
         The title providers.
 
     """
-    from machine_learning.serving.app import _ERRORS, _REQUEST_BODY, _current
+    from machine_learning.serving.app import (
+        _ERRORS,
+        _REQUEST_BODY,
+        _current,
+        decode_predict_request,
+        score_predict_request,
+    )
     from machine_learning.serving.schemas import ModelVersion, PredictResponse
 
     titles = providers or build_title_providers(settings, provider)
@@ -172,7 +178,8 @@ def add_title_routes(
     async def predict_title(title: str, http_request: Request) -> Response:
         """Predict with one title's production model (1 to 10,000 players); 404 for an unknown title."""
         model = _current(await provider_of(title))
-        answer = await _answer(http_request, model, settings.serving_max_body_bytes)
+        request = await decode_predict_request(http_request, settings.serving_max_body_bytes)
+        answer = await score_predict_request(model, request)
         return Response(answer, media_type="application/json")
 
     @app.get(
@@ -204,24 +211,3 @@ def add_title_routes(
 
     app.router.lifespan_context = lifespan
     return titles
-
-
-async def _answer(http_request: Request, model: Any, max_bytes: int) -> bytes:
-    """Score a request body with a model, as ``POST /predict`` does (without a challenger)."""
-    from fastapi.exceptions import RequestValidationError
-
-    from machine_learning.inference.fast_model import TREE_WALK_MAX_ROWS
-    from machine_learning.serving.app import _require_json, read_body
-    from machine_learning.serving.bulk import InvalidRequestError, decode_request, encode_predictions
-
-    _require_json(http_request)
-    try:
-        request = decode_request(await read_body(http_request, max_bytes))
-    except InvalidRequestError as error:
-        raise RequestValidationError(error.errors) from None
-    predictor = model.predictor
-    if len(request) > TREE_WALK_MAX_ROWS:
-        probabilities = await run_in_threadpool(predictor.predict_proba, request.columns)
-    else:
-        probabilities = predictor.predict_proba(request.columns)
-    return encode_predictions(model.name, model.version, predictor.classes, request.player_ids, probabilities)
