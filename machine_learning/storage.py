@@ -114,8 +114,23 @@ class ObjectStore:
         return sorted(keys)
 
     def read_parquet(self, key: str) -> pd.DataFrame:
-        """Read a Parquet object into a DataFrame."""
-        return pd.read_parquet(io.BytesIO(self.read_bytes(key)))
+        """Read a Parquet object, or a folder of Parquet parts under ``key/`` (in name order), into a DataFrame.
+
+        Raises:
+            NotFoundError: Neither exists.
+
+        """
+        try:
+            return pd.read_parquet(io.BytesIO(self.read_bytes(key)))
+        except NotFoundError:
+            parts = [one for one in self.list_keys(f"{key.rstrip('/')}/") if one.endswith(".parquet")]
+            if not parts:
+                raise
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = [pq.read_table(io.BytesIO(self.read_bytes(part))) for part in parts]
+        return pa.concat_tables(tables).to_pandas()
 
     def write_parquet(self, key: str, frame: pd.DataFrame) -> str:
         """Write a DataFrame as one Parquet object and return its URI."""

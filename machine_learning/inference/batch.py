@@ -178,7 +178,7 @@ def check_batch_outputs(source: str, outputs: BatchOutputs, store: ObjectStore |
                 raise InvalidInputError(f"output {target} exists; pass --overwrite to replace it")
             continue
         path = Path(target)
-        if path.is_dir():
+        if path.is_dir() and not _is_parts_folder(path):
             raise InvalidInputError(f"output {target} is a folder: give a file name ending in .csv or .parquet")
         if not path.parent.is_dir():
             raise InvalidInputError(f"the folder of output {target} does not exist: create it first")
@@ -203,6 +203,12 @@ def check_batch_input(source: str) -> None:
         raise NotFoundError(f"input file {source} does not exist")
     with open(path, "rb") as handle:
         _check_not_empty(path, source, handle.read(4))
+
+
+def _is_parts_folder(path: Path) -> bool:
+    """Tell whether a folder is a partitioned run's Parquet output (only ``part-*.parquet`` files in it)."""
+    names = [one.name for one in path.iterdir()]
+    return path.suffix == ".parquet" and all(n.startswith("part-") and n.endswith(".parquet") for n in names)
 
 
 def _same_file(target: str, source: str) -> bool:
@@ -436,7 +442,11 @@ def _suffix(target: str) -> str:
 
 
 def publish_file(local: Path, target: str, store: ObjectStore | None) -> str:
-    """Copy a finished local file to its target (atomic rename locally, one multipart upload to S3)."""
+    """Copy a finished local file to its target (atomic rename locally, one multipart upload to S3).
+
+    A local folder of Parquet parts at the target (a partitioned run's output, see
+    :mod:`machine_learning.scale.publish`) is replaced by the file.
+    """
     if target.startswith("s3://"):
         if store is None:
             raise InvalidInputError("an S3 output needs an S3 client")
@@ -448,6 +458,8 @@ def publish_file(local: Path, target: str, store: ObjectStore | None) -> str:
     staged = destination.with_name(f".{destination.name}.partial")
     try:
         shutil.copyfile(local, staged)
+        if destination.is_dir() and not destination.is_symlink():
+            shutil.rmtree(destination)
         staged.replace(destination)  # atomic on one file system
     finally:
         staged.unlink(missing_ok=True)  # after a failed copy or rename, nothing half-written stays behind

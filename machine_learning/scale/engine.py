@@ -56,6 +56,9 @@ def score_with_engine(
     extra: dict[str, object] = {"chunk_rows": chunk_rows}
     if engine == "local" and not is_partitioned_input(source):
         result = score_batch(source, outputs, model, store, settings.max_quarantine_share, chunk_rows, on_progress)
+        for target in result.outputs.values():
+            if target.startswith("s3://"):
+                remove_location(f"{target}/", store)  # a previous partitioned run's parts under the same name
     elif engine == "local":
         result, extra["partitions"] = score_partitioned(
             settings, source, outputs, model.version, store, run_in_process, chunk_rows

@@ -1,22 +1,33 @@
-"""Publishing a partitioned run as a whole: parts staged per run, merged in input order, manifest written last.
+"""Publishing a partitioned run as a whole: parts staged per run, moved into place, manifest written last.
 
-Tasks write their parts under ``<output folder>/_staging-<run id>/``. The driver appends them, in partition
-order and while later partitions are still being scored, to local files of the same single-file format the local
-engine writes. Only when every partition has been scored and the batch passed the quarantine limit is each file
-published atomically (a rename, or one multipart upload), then the manifest
-``<predictions>.manifest.json`` is written. The previous manifest is removed before anything is published, so a
-reader that follows the manifest never sees a mixture of two runs, and a run that fails leaves the previous
-outputs (or none) and no new manifest. The staging folder is deleted in every case.
+Tasks write their parts under ``<output folder>/_staging-<run id>/<table>/part-<index>``, each worker straight to
+the storage. Nothing travels back through the driver but counts and schemas:
+
+- A Parquet output (``predictions.parquet``) is published as a folder of those parts, ``part-000000.parquet``
+  onwards, which Parquet readers (pandas, pyarrow, Spark, DuckDB, :meth:`ObjectStore.read_parquet`) read as one
+  table in name order, which is input order. A part whose schema differs from the first part's (a partition
+  whose first chunk had no quarantined rows, say) is rewritten cast to it, as the local engine casts every chunk
+  to its first chunk's schema, so the table read back is the local engine's.
+- A CSV output stays one file: the driver appends the parts' bytes in partition order while later partitions
+  are still being scored (a copy, nothing is parsed).
+
+Only when every partition has been scored and the batch passed the quarantine limit is anything published (a
+folder rename on one file system, server-side copies on S3), then the manifest ``<predictions>.manifest.json``
+is written, last. The previous manifest is removed before anything is published, so a reader that follows the
+manifest never sees a mixture of two runs, and a run that fails leaves the previous outputs (or none) and no new
+manifest. The staging folder is deleted in every case.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from machine_learning.inference.batch import BatchOutputs, BatchResult, publish_file
@@ -37,10 +48,10 @@ def manifest_location(outputs: BatchOutputs) -> str:
 
 
 class PartMerger:
-    """Appends staged parts to one local file per table, in partition order, while later partitions still run.
+    """Appends staged CSV parts to one local file per table, in partition order, while later partitions still run.
 
-    Parts may arrive in any order; each is appended once all the parts before it have been. The first part's
-    schema is the file's, as the local engine's first chunk fixes its file's schema.
+    Parts may arrive in any order; each is appended once all the parts before it have been. Each part has the
+    header; the merged file has it once.
     """
 
     def __init__(self, tables: dict[str, str], folder: Path, store: ObjectStore | None) -> None:
@@ -48,7 +59,6 @@ class PartMerger:
         self.store = store
         self.waiting: dict[int, dict[str, str]] = {}
         self.next_index = 0
-        self.writers: dict[str, pq.ParquetWriter] = {}
 
     def add(self, index: int, parts: dict[str, str]) -> None:
         """Take one partition's parts; append every part that is now next in order."""
@@ -59,41 +69,87 @@ class PartMerger:
             self.next_index += 1
 
     def _append(self, name: str, part: str) -> None:
-        target = self.files[name]
-        with open_binary(part, self.store) as handle:
-            if target.suffix == ".csv":
-                with open(target, "ab") as out:
-                    if self.next_index:
-                        handle.readline()  # each part has the header; the merged file has it once
-                    shutil.copyfileobj(handle, out, 16 << 20)
-                return
-            table = pq.read_table(handle)
-        if name not in self.writers:
-            self.writers[name] = pq.ParquetWriter(target, table.schema)
-        self.writers[name].write_table(table.cast(self.writers[name].schema))
+        with open_binary(part, self.store) as handle, open(self.files[name], "ab") as out:
+            if self.next_index:
+                handle.readline()
+            shutil.copyfileobj(handle, out, 16 << 20)
 
     def close(self) -> dict[str, Path]:
         """Finish the files and return them (table name -> local file)."""
-        for writer in self.writers.values():
-            writer.close()
         for path in self.files.values():
             path.touch()
         return self.files
 
 
-def publish_tables(files: dict[str, Path], targets: dict[str, str], store: ObjectStore | None) -> dict[str, str]:
-    """Publish each merged table to its target (atomic rename, or one multipart upload).
+def conform_parts(parts: list[str], schemas: list[pa.Schema], store: ObjectStore | None) -> int:
+    """Rewrite, cast to the first part's schema, every Parquet part whose schema differs from it.
 
     Args:
-        files: Table name -> merged local file.
-        targets: Table name -> output location.
+        parts: One table's staged parts, in partition order.
+        schemas: Their schemas, as the workers wrote them.
         store: S3 access.
 
     Returns:
-        Table name -> where it was published.
+        How many parts were rewritten (usually none).
 
     """
-    return {name: publish_file(files[name], target, store) for name, target in targets.items()}
+    rewritten = 0
+    for part, schema in zip(parts[1:], schemas[1:], strict=True):
+        if schema.equals(schemas[0], check_metadata=False):
+            continue
+        with open_binary(part, store) as handle:
+            table = pq.read_table(handle).cast(schemas[0].remove_metadata())
+        with tempfile.TemporaryDirectory(prefix="dask-conform-") as folder:
+            local = Path(folder) / "part.parquet"
+            pq.write_table(table.replace_schema_metadata(schemas[0].metadata), local)
+            publish_file(local, part, store)
+        rewritten += 1
+    return rewritten
+
+
+def publish_parts(staged: str, target: str, store: ObjectStore | None) -> str:
+    """Publish a folder of staged Parquet parts as ``target``, replacing what was there (file or folder).
+
+    Locally the staged folder is renamed into place (it is beside the target, on the same file system); on S3 each
+    part is copied server-side to ``<target>/`` (the bytes do not pass through this process).
+
+    Args:
+        staged: The table's staging folder or prefix.
+        target: The output location (``.../predictions.parquet``).
+        store: S3 access.
+
+    Returns:
+        Where it was published.
+
+    """
+    if not target.startswith("s3://"):
+        _move_folder(Path(staged), Path(target))
+        return target
+    if store is None:
+        raise ValueError("an S3 output needs an S3 client")
+    bucket, key = parse_s3_uri(target)
+    store.client.delete_object(Bucket=bucket, Key=key)  # the previous run's single file, if any
+    remove_location(f"{target.rstrip('/')}/", store)  # or its parts
+    source_bucket, source_prefix = parse_s3_uri(staged.rstrip("/") + "/")
+    for part in ObjectStore(store.client, source_bucket).list_keys(source_prefix):
+        store.client.copy(
+            {"Bucket": source_bucket, "Key": part}, bucket, f"{key.rstrip('/')}/{part[len(source_prefix) :]}"
+        )
+    return target
+
+
+def _move_folder(staged: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_location(str(target), None)
+    try:
+        staged.replace(target)  # beside the predictions: one rename
+    except OSError:  # another file system: copy beside the target, then rename, so no half folder is visible
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            shutil.copytree(staged, partial)
+            partial.replace(target)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def remove_location(location: str, store: ObjectStore | None) -> None:

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from machine_learning.data.validate import enforce_quarantine_share
 from machine_learning.errors import InvalidInputError, MLOpsError, NotFoundError
-from machine_learning.inference.batch import BatchOutputs, BatchResult
+from machine_learning.inference.batch import BatchOutputs, BatchResult, publish_file
 from machine_learning.scale.partitions import (
     WHOLE_FILE,
     Partition,
@@ -31,8 +32,14 @@ from machine_learning.scale.partitions import (
     plan_csv,
     plan_parquet,
 )
-from machine_learning.scale.publish import PartMerger, publish_tables, remove_location, staging_location
-from machine_learning.scale.work import PartitionResult, ScoringJob, open_binary, score_partition
+from machine_learning.scale.publish import (
+    PartMerger,
+    conform_parts,
+    publish_parts,
+    remove_location,
+    staging_location,
+)
+from machine_learning.scale.work import PartitionResult, ScoringJob, open_binary, score_partition, table_staging
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
 
@@ -172,9 +179,11 @@ def _score_once(
     result = BatchResult(settings.model_name, model_version)
     reasons: Counter[str] = Counter()
     timings: defaultdict[str, float] = defaultdict(float)
+    csv_tables = {name: suffix for name, suffix in tables if suffix == ".csv"}
+    parquet_parts: dict[str, dict[int, tuple[str, pa.Schema]]] = {name: {} for name, s in tables if s == ".parquet"}
     try:
         with tempfile.TemporaryDirectory(prefix="dask-merge-") as folder:
-            merger = PartMerger(dict(tables), Path(folder), store)
+            merger = PartMerger(csv_tables, Path(folder), store)
             for part in run(partitions, job):
                 result.input_rows += part.input_rows
                 result.scored_rows += part.scored_rows
@@ -182,8 +191,10 @@ def _score_once(
                 reasons.update(part.reasons)
                 for phase, seconds in part.timings.items():
                     timings[phase] += seconds
+                for name, parts in parquet_parts.items():
+                    parts[part.index] = (part.parts[name], part.schemas[name])
                 started = time.perf_counter()
-                merger.add(part.index, part.parts)
+                merger.add(part.index, {name: part.parts[name] for name in csv_tables})
                 timings["merge"] += time.perf_counter() - started
             files = merger.close()
             if result.input_rows == 0:
@@ -198,7 +209,12 @@ def _score_once(
                 "; nothing was written",
             )
             started = time.perf_counter()
-            result.outputs.update(publish_tables(files, targets, store))
+            for name, parts in parquet_parts.items():
+                ordered = [parts[index] for index in sorted(parts)]
+                conform_parts([p for p, _ in ordered], [s for _, s in ordered], store)
+                result.outputs[name] = publish_parts(table_staging(staging, name), targets[name], store)
+            for name, local in files.items():
+                result.outputs[name] = publish_file(local, targets[name], store)
             timings["publish"] += time.perf_counter() - started
         result.timings = {name: round(seconds, 3) for name, seconds in timings.items()}
     finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from machine_learning.data.validate import validate_players
@@ -46,7 +47,7 @@ class ScoringJob:
 
 @dataclass
 class PartitionResult:
-    """Counts, reasons, timings and staged parts of one partition."""
+    """Counts, reasons, timings, staged parts of one partition and the Arrow schema of each Parquet part."""
 
     index: int
     input_rows: int = 0
@@ -55,11 +56,20 @@ class PartitionResult:
     reasons: Counter[str] = field(default_factory=Counter)
     timings: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     parts: dict[str, str] = field(default_factory=dict)
+    schemas: dict[str, pa.Schema] = field(default_factory=dict)
 
 
 def part_uri(staging: str, index: int, table: str, suffix: str) -> str:
-    """Return where a partition's part of one table is staged."""
-    return f"{staging.rstrip('/')}/part-{index:06d}.{table}{suffix}"
+    """Return where a partition's part of one table is staged: ``<staging>/<table>/part-<index>.<suffix>``.
+
+    Zero-padded, so the parts' name order (the order Parquet readers read a folder in) is the input order.
+    """
+    return f"{table_staging(staging, table)}/part-{index:06d}{suffix}"
+
+
+def table_staging(staging: str, table: str) -> str:
+    """Return the folder (or S3 prefix) holding one table's staged parts."""
+    return f"{staging.rstrip('/')}/{table}"
 
 
 def score_partition(partition: Partition, job: ScoringJob) -> PartitionResult:
@@ -80,7 +90,11 @@ def score_partition(partition: Partition, job: ScoringJob) -> PartitionResult:
     model = worker_model(job.settings, job.model_version)
     store = worker_store(job.settings)
     result = PartitionResult(partition.index)
-    with tempfile.TemporaryDirectory(prefix="dask-part-") as folder:
+    local_staging = not job.staging.startswith("s3://")
+    if local_staging:
+        Path(job.staging).mkdir(parents=True, exist_ok=True)
+    # Scratch beside the parts when they are local, so a finished part is renamed into place, not copied.
+    with tempfile.TemporaryDirectory(prefix=".task-", dir=job.staging if local_staging else None) as folder:
         writers = {name: TableWriter(Path(folder) / f"{name}{suffix}") for name, suffix in job.tables}
         started = time.perf_counter()
         for chunk in read_partition(partition, store, job.chunk_rows, Path(folder)):
@@ -91,7 +105,14 @@ def score_partition(partition: Partition, job: ScoringJob) -> PartitionResult:
         started = time.perf_counter()
         for name, suffix in job.tables:
             target = part_uri(job.staging, partition.index, name, suffix)
-            result.parts[name] = publish_file(writers[name].close(), target, store)
+            written = writers[name].close()
+            if suffix == ".parquet":
+                result.schemas[name] = pq.read_schema(written)
+            if local_staging:
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                result.parts[name] = str(written.replace(target))  # a retried task replaces its own part
+            else:
+                result.parts[name] = publish_file(written, target, store)
         result.timings["stage"] += time.perf_counter() - started
     return result
 
