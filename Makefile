@@ -102,8 +102,8 @@ bench-train: setup ## print held-out accuracy, macro-F1 and fit time on the full
 bench-batch: setup ## pure prediction beside tl2cgen (1M/10M rows), 1M CSV / 10M Parquet end to end, peak memory (BEFORE=rev: also at rev)
 	@$(APP)/bin/python bench/bench_batch.py $(if $(BEFORE),--before $(BEFORE))
 
-bench-scale: setup ## rows/s and peak memory per worker: local vs Dask (1 and 2 workers), 1M/10M/50M rows (~15 min)
-	@$(APP)/bin/python bench/bench_scale.py
+bench-scale: setup ## rows/s and peak memory per worker: local vs Dask (1 and 2 workers), 1M/10M/50M rows (~10 min; SIZES=1000000,10000000 for fewer)
+	@$(APP)/bin/python bench/bench_scale.py $(if $(SIZES),--sizes $(SIZES))
 
 bench-serve: setup ## serving beside MLflow's scoring server, 1-10,000 players per request, and at 200 req/s (BEFORE=main adds that revision)
 	@if [ -f $(STACK_ENV) ]; then set -a && . $(STACK_ENV) && set +a; fi; \
