@@ -161,7 +161,8 @@ def fit_model(cache: Path) -> None:
 
 
 HEADER = (
-    f"{'rows':>11} {'engine':<8} {'seconds':>8} {'rows/s':>11} {'vs local':>9} {'peak RSS/worker':>16} {'driver':>8} {'cores':>6}"
+    f"{'rows':>11} {'engine':<8} {'seconds':>8} {'rows/s':>11} {'vs local':>9} {'peak RSS/worker':>16} "
+    f"{'driver':>8} {'cores':>6}"
 )
 
 
