@@ -226,7 +226,7 @@ def kill_a_worker_once_parts_appear(cluster: object, outputs: Path) -> threading
     def watch() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            parts = list(outputs.glob("_staging-*/part-*.predictions.parquet"))
+            parts = list(outputs.glob("_staging-*/predictions/part-*.parquet"))
             if parts:
                 killed.parts_then = len(parts)  # type: ignore[attr-defined]
                 os.kill(pids[0], signal.SIGKILL)
