@@ -20,10 +20,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from machine_learning.data.validate import validate_players
-from machine_learning.inference.batch import TableWriter, frame_from_parquet, publish_file, read_chunks, write_chunk
+from machine_learning.inference.batch import (
+    TableWriter,
+    publish_file,
+    read_tables,
+    select_table_columns,
+    validate_chunk,
+    write_table_chunk,
+)
+from machine_learning.inference.columnar import score_columns
 from machine_learning.inference.model import LoadedModel, load_model
-from machine_learning.inference.predict import predict_players
 from machine_learning.scale.partitions import CSV_BLOCK, PARQUET, Partition, check_partition_rows
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, make_store, parse_s3_uri
@@ -118,25 +124,29 @@ def score_partition(partition: Partition, job: ScoringJob) -> PartitionResult:
 
 
 def _score_chunk(
-    chunk: pd.DataFrame, model: LoadedModel, job: ScoringJob, writers: dict[str, TableWriter], result: PartitionResult
+    chunk: pa.Table | pd.DataFrame,
+    model: LoadedModel,
+    job: ScoringJob,
+    writers: dict[str, TableWriter],
+    result: PartitionResult,
 ) -> None:
     started = time.perf_counter()
-    validation = validate_players(chunk)
+    validation = validate_chunk(chunk)
     result.timings["validate"] += time.perf_counter() - started
     started = time.perf_counter()
-    predictions = predict_players(model, validation.clean, job.scored_at)
+    predictions = score_columns(model, validation.columns, job.scored_at)
     result.timings["predict"] += time.perf_counter() - started
     started = time.perf_counter()
-    write_chunk(writers, validation, predictions)
+    write_table_chunk(writers, validation, predictions)
     result.timings["write"] += time.perf_counter() - started
     result.input_rows += len(chunk)
-    result.scored_rows += len(validation.clean)
+    result.scored_rows += validation.clean_rows
     result.quarantined_rows += len(validation.quarantine)
     result.reasons.update(validation.reasons)
 
 
 def read_partition(partition: Partition, store: ObjectStore | None, chunk_rows: int, folder: Path) -> Any:
-    """Yield the partition's rows as the frames the local engine would validate (one per local chunk).
+    """Yield the partition's rows as the local engine's chunks: Arrow tables, or frames of what Arrow cannot read.
 
     Args:
         partition: What to read.
@@ -145,13 +155,14 @@ def read_partition(partition: Partition, store: ObjectStore | None, chunk_rows: 
         folder: Scratch space for this task.
 
     Returns:
-        An iterator of frames.
+        An iterator of chunks.
 
     """
     if partition.kind == PARQUET:
         with open_binary(partition.source, store) as handle:
             table = pq.ParquetFile(handle).read_row_groups(list(partition.row_groups))
-        return iter([frame_from_parquet(table.slice(partition.skip_rows, partition.rows), partition.source)])
+        table = select_table_columns(table.slice(partition.skip_rows, partition.rows), partition.source)
+        return (table.slice(start, chunk_rows) for start in range(0, max(table.num_rows, 1), chunk_rows))
     if partition.kind == CSV_BLOCK:
         local = folder / ("block" + "".join(Path(partition.source).suffixes))
         local.write_bytes(partition.header + read_range(partition.source, store, partition.start, partition.end))
@@ -160,7 +171,7 @@ def read_partition(partition: Partition, store: ObjectStore | None, chunk_rows: 
         copy_to_local(partition.source, store, local)
     else:
         local = Path(partition.source)
-    return read_chunks(local, partition.source, chunk_rows)
+    return read_tables(local, partition.source, chunk_rows)
 
 
 def open_binary(source: str, store: ObjectStore | None) -> Any:

@@ -184,13 +184,16 @@ def test_s3_input_and_outputs_through_the_live_stack(settings, model, batch, tmp
     result = score_with_engine(settings, f"{base}/batches/many/", distributed, model, store, CHUNK)
 
     assert_same_tables(local, distributed, settings)
-    keys = store.list_keys(f"{settings.s3_prefix}/predictions/date=2026-11-23/")
-    assert [key.rsplit("/", 1)[1] for key in keys] == [
+    prefix = f"{settings.s3_prefix}/predictions/date=2026-11-23/"
+    keys = [key[len(prefix) :] for key in store.list_keys(prefix)]
+    # Parquet outputs are published as folders of parts; nothing staged is left behind.
+    assert sorted({key.split("/", 1)[0] for key in keys}) == [
         "current.parquet",
         "predictions.manifest.json",
         "predictions.parquet",
         "quarantine.parquet",
     ]
+    assert all(key.rsplit("/", 1)[1].startswith("part-") for key in keys if "/" in key)
     assert result.outputs["manifest"].endswith("predictions.manifest.json")
 
 
