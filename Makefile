@@ -56,7 +56,7 @@ demo: up ## the whole lifecycle through Mage: train, promote, score, then 7 simu
 	@$(RUN) bash scripts/demo.sh
 
 test: setup ## unit, integration (live local servers) and end-to-end (mage run) tests
-	@$(APP)/bin/python -m pytest tests -q
+	@$(APP)/bin/python -m pytest tests -q --durations=25
 
 test-unit: setup ## unit tests only (no servers)
 	@$(APP)/bin/python -m pytest tests/unit -q
