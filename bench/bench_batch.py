@@ -198,6 +198,13 @@ def main() -> None:
                 print_phases(f"  before ({before})", old, f" {old['total'] / f['total']:.2f}x slower")
             source.unlink()
     print_targets(pure, results)
+    print_load()
+
+
+def print_load() -> None:
+    """Print the load average as the run ends: the figures above compare only with runs at a similar load."""
+    one, five, fifteen = os.getloadavg()
+    print(f"\nload average at the end: {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min), {os.cpu_count()} cores")
 
 
 def print_phases(label: str, f: dict[str, Any], note: str = "") -> None:

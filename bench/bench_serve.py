@@ -301,6 +301,44 @@ def run_load(name: str, port: int, token: str, bodies: list[bytes], rate: float,
     return result
 
 
+def print_load() -> None:
+    """Print the load average as the run ends: the figures above compare only with runs at a similar load."""
+    one, five, fifteen = os.getloadavg()
+    print(f"\nload average at the end: {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min), {os.cpu_count()} cores")
+
+
+def print_request_split(players: list[dict[str, object]], version_dir: Path, sizes: tuple[int, ...]) -> None:
+    """Where a big request's milliseconds go: decode, score and encode timed in this process on the same model.
+
+    The model is loaded from the cached version the server serves (its compiled library is reused, not rebuilt).
+    What the HTTP round trip adds on top is the server's median minus the sum of the three.
+    """
+    import mlflow.sklearn
+
+    from machine_learning.inference.model import LoadedModel
+    from machine_learning.serving.bulk import decode_request, encode_predictions
+
+    model = LoadedModel(TITLE, "1", mlflow.sklearn.load_model(str(version_dir)), version_dir)
+    predictor = model.predictor
+    print(f"\nin-process split of one request, median ms ({predictor.kind} predictor):")
+    for size in sizes:
+        body = json.dumps({"players": players[:size]}).encode()
+        times: dict[str, list[float]] = {"decode": [], "score": [], "encode": []}
+        for _ in range(15):
+            started = time.perf_counter()
+            request = decode_request(body)
+            decoded = time.perf_counter()
+            probabilities = predictor.predict_proba(request.columns)
+            scored = time.perf_counter()
+            encode_predictions(TITLE, "1", predictor.classes, request.player_ids, probabilities)
+            times["decode"].append((decoded - started) * 1e3)
+            times["score"].append((scored - decoded) * 1e3)
+            times["encode"].append((time.perf_counter() - scored) * 1e3)
+        split = {name: statistics.median(values) for name, values in times.items()}
+        parts = "  ".join(f"{name} {value:6.2f}" for name, value in split.items())
+        print(f"  {size:>6} players: {parts}  sum {sum(split.values()):6.2f}")
+
+
 def print_targets(medians: dict[int, dict[str, float]], loads: dict[str, dict[str, Any]]) -> None:
     ours = loads["ours"]
     checks = [
@@ -348,6 +386,7 @@ def main() -> None:
             print(f"servers: {', '.join(t.name for t in targets)}; ours scores with the {kind} predictor", flush=True)
             medians = size_sweep(targets, players, [1, 10, 100, 1000, 10_000])
             print_ratios(medians)
+            print_request_split(players, model_dir, (1000, 10_000))
             bodies = [json.dumps({"players": [player]}).encode() for player in players[:5000]]
             print(f"\nload: one player per request, {args.rate:.0f} req/s for {args.seconds:.0f} s, one server worker")
             loads = {"ours": run_load("ours", ports["ours"], token, bodies, args.rate, args.seconds)}
@@ -355,6 +394,7 @@ def main() -> None:
                 loads["before"] = run_load("before", ports["before"], token, bodies, args.rate, args.seconds)
             print_targets(medians, loads)
             compare_with_mage(loads["ours"]["p50"])
+            print_load()
         finally:
             for server in servers:
                 server.terminate()

@@ -23,6 +23,8 @@ _PANDAS_DIGITS = 17  # pandas' parser ignores digits after the 17th
 _EXACT_DIGITS = 15  # up to 15 digits, the accumulated value is exact (below 2**53)
 # The powers of ten as the C compiler reads the literals 1e0..1e308 (correctly rounded, like float("1eN")).
 _POWERS_OF_TEN = np.array([float(f"1e{exponent}") for exponent in range(309)])
+_INTEGER_POWERS = 10 ** np.arange(MAX_DIGITS + 1, dtype=np.int64)
+_TENS, _ONES = np.divmod(np.arange(100, dtype=np.int8), np.int8(10))  # the digits of 0..99
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,37 @@ def parse_plain_numbers(text: pa.Array, integer: bool) -> ParsedNumbers:
     if integer or whole.all():
         values = _cast_integers(text, whole)
         return ParsedNumbers(values if integer else values.astype("float64"), None if whole.all() else whole)
-    digits = pc.replace_substring(text, ".", "")
-    points = pc.binary_length(text).to_numpy(zero_copy_only=False) - pc.binary_length(digits).to_numpy(
-        zero_copy_only=False
-    )
-    plain = _is_plain(digits) & (points <= 1)
-    if plain.all():
-        return ParsedNumbers(_pandas_decimals(text, digits), None)
-    values = np.zeros(len(text), dtype="float64")
-    keep = pa.array(plain)
-    values[plain] = _pandas_decimals(text.filter(keep), digits.filter(keep))
-    return ParsedNumbers(values, plain)
+    point = pc.find_substring(text, ".").to_numpy(zero_copy_only=False)  # int32, like the lengths: half the memory
+    length = pc.binary_length(text).to_numpy(zero_copy_only=False)
+    mantissa, plain = _mantissas(text, point, length)
+    whole_digits = np.where(point >= 0, point, length)
+    fraction_digits = np.where(point >= 0, length - point - 1, 0)
+    values = _pandas_decimals(mantissa, whole_digits, fraction_digits)
+    return ParsedNumbers(values, None if plain.all() else plain)
+
+
+def _mantissas(text: pa.Array, point: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the digits of each cell without its (first) decimal point as an int64, and which cells are plain.
+
+    Cells are grouped by where their point is: removing a fixed slice is a copy, unlike a substring search.
+    A plain cell has 1 to MAX_DIGITS digits and at most one point (a second one is not a digit).
+    """
+    mantissa = np.zeros(len(text), dtype=np.int64)
+    plain = np.zeros(len(text), dtype=bool)
+    candidate = length <= MAX_DIGITS + 1
+    for position in (np.flatnonzero(np.bincount(point[candidate] + 1)) - 1).tolist():
+        rows = candidate & (point == position)
+        everything = bool(rows.all())
+        part = text if everything else text.filter(pa.array(rows))
+        if position >= 0:
+            part = pc.binary_replace_slice(part, start=position, stop=position + 1, replacement="")
+        ok = _is_plain(part)
+        found = _cast_integers(part, ok)
+        if everything:
+            mantissa, plain = found, ok
+        else:
+            mantissa[rows], plain[rows] = found, ok
+    return mantissa, plain
 
 
 def _cast_integers(text: pa.Array, plain: np.ndarray) -> np.ndarray:
@@ -85,27 +107,33 @@ def _is_plain(digits: pa.Array) -> np.ndarray:
     return np.asarray(is_digits & (length <= MAX_DIGITS), dtype=bool)
 
 
-def _pandas_decimals(text: pa.Array, digits: pa.Array) -> np.ndarray:
-    """``precise_xstrtod`` of plain decimals: digits accumulated in a double, then scaled by a power of ten."""
-    mantissa = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
-    length = pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
-    point = pc.find_substring(text, ".").to_numpy(zero_copy_only=False).astype(np.int64)
-    whole = np.where(point >= 0, point, length)  # digits before the point
-    fraction = np.where(point >= 0, length - point - 1, 0)
+def _pandas_decimals(mantissa: np.ndarray, whole: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+    """``precise_xstrtod`` of plain decimals: digits accumulated in a double, then scaled by a power of ten.
+
+    Args:
+        mantissa: The cell's digits as one integer (0 where the cell is not plain).
+        whole: Digits before the point.
+        fraction: Digits after it.
+
+    """
     # Digits after the 17th are dropped: in the whole part each one raises the exponent, decimals just vanish.
     whole_used = np.minimum(whole, _PANDAS_DIGITS)
     fraction_used = np.minimum(fraction, _PANDAS_DIGITS - whole_used)
     used = whole_used + fraction_used
-    kept = mantissa // 10 ** (whole + fraction - used)
+    dropped = whole + fraction - used
+    kept = mantissa // _INTEGER_POWERS[dropped] if dropped.any() else mantissa
     exponent = (whole - whole_used) - fraction_used
     # The first 15 digits accumulate exactly; the 16th and 17th are added one rounding step at a time.
     extra = np.maximum(used - _EXACT_DIGITS, 0)
-    number = (kept // 10**extra).astype("float64")
-    for step in (1, 2):
-        more = extra >= step
-        if more.any():
-            digit = (kept // 10 ** np.maximum(extra - step, 0)) % 10
-            number = np.where(more, number * 10.0 + digit, number)
-    scaled_up = number * _POWERS_OF_TEN[np.clip(exponent, 0, 308)]
-    scaled_down = number / _POWERS_OF_TEN[np.clip(-exponent, 0, 308)]
-    return np.where(exponent > 0, scaled_up, scaled_down)
+    if extra.any():  # extra is 0, 1 or 2: the last `extra` digits are added one at a time, as pandas does
+        head, rest = np.divmod(kept, _INTEGER_POWERS[extra])
+        number = head.astype("float64")
+        number = np.where(extra >= 1, number * 10.0 + np.where(extra == 2, _TENS[rest], rest), number)
+        number = np.where(extra == 2, number * 10.0 + _ONES[rest], number)
+    else:
+        number = kept.astype("float64")
+    scaled = number / _POWERS_OF_TEN[np.clip(-exponent, 0, 308)]
+    up = exponent > 0
+    if up.any():
+        scaled[up] = number[up] * _POWERS_OF_TEN[np.clip(exponent[up], 0, 308)]
+    return scaled

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from machine_learning.data.numeric_text import parse_plain_numbers
 from machine_learning.data.schema import (
@@ -173,10 +174,8 @@ def _check_number(array: pa.Array, spec: NumericColumn) -> tuple[np.ndarray, np.
 def _check_category(array: pa.Array, spec: CategoryColumn) -> tuple[np.ndarray, np.ndarray] | None:
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         return None
-    encoded = (array.fill_null("") if array.null_count else array).dictionary_encode()
-    position = {category: code for code, category in enumerate(spec.allowed)}
-    lookup = np.array([position.get(value, -1) for value in encoded.dictionary.to_pylist()], dtype=np.int16)
-    codes = lookup[encoded.indices.to_numpy(zero_copy_only=False)] if len(lookup) else np.zeros(0, np.int16)
+    found = pc.index_in(array.fill_null("") if array.null_count else array, value_set=pa.array(spec.allowed))
+    codes = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int16)
     return codes, codes >= 0
 
 

@@ -7,13 +7,14 @@ been scored, so a failed run leaves nothing half-written.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import shutil
 import tempfile
 import time
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ from machine_learning.errors import InvalidInputError, NotFoundError
 from machine_learning.inference.columnar import current_table, score_columns
 from machine_learning.inference.model import LoadedModel
 from machine_learning.inference.predict import PREDICTION_COLUMN
+from machine_learning.inference.prefetch import read_ahead
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
 
@@ -114,22 +116,24 @@ def score_batch(
         local_source = _localise(source, store, Path(folder))
         writers = {name: TableWriter(Path(folder) / f"{name}{_suffix(target)}") for name, target in _targets(outputs)}
         scored_at = datetime.now(UTC)
-        for chunk in _timed_chunks(local_source, source, chunk_rows, timings):
-            started = time.perf_counter()
-            validation = validate_chunk(chunk)
-            timings["validate"] += time.perf_counter() - started
-            started = time.perf_counter()
-            predictions = score_columns(model, validation.columns, scored_at)
-            timings["predict"] += time.perf_counter() - started
-            started = time.perf_counter()
-            write_table_chunk(writers, validation, predictions)
-            timings["write"] += time.perf_counter() - started
-            result.input_rows += len(chunk)
-            result.scored_rows += validation.clean_rows
-            result.quarantined_rows += len(validation.quarantine)
-            reasons.update(validation.reasons)
-            if on_progress:
-                on_progress(f"{result.input_rows:,} rows read, {result.scored_rows:,} scored")
+        chunks = _timed_chunks(local_source, source, chunk_rows, timings)
+        with contextlib.closing(chunks):  # a failed chunk stops the read-ahead at once
+            for chunk in chunks:
+                started = time.perf_counter()
+                validation = validate_chunk(chunk)
+                timings["validate"] += time.perf_counter() - started
+                started = time.perf_counter()
+                predictions = score_columns(model, validation.columns, scored_at)
+                timings["predict"] += time.perf_counter() - started
+                started = time.perf_counter()
+                write_table_chunk(writers, validation, predictions)
+                timings["write"] += time.perf_counter() - started
+                result.input_rows += len(chunk)
+                result.scored_rows += validation.clean_rows
+                result.quarantined_rows += len(validation.quarantine)
+                reasons.update(validation.reasons)
+                if on_progress:
+                    on_progress(f"{result.input_rows:,} rows read, {result.scored_rows:,} scored")
         if result.input_rows == 0:
             raise InvalidInputError(f"{source} has a header but no rows")
         result.quarantine_reasons = dict(reasons.most_common())
@@ -260,15 +264,19 @@ def write_chunk(writers: dict[str, TableWriter], validation: ValidationResult, p
 
 def _timed_chunks(
     path: Path, name: str, chunk_rows: int, timings: defaultdict[str, float]
-) -> Iterator[pa.Table | pd.DataFrame]:
-    chunks = read_tables(path, name, chunk_rows)
-    while True:
-        started = time.perf_counter()
-        chunk = next(chunks, None)
-        timings["read"] += time.perf_counter() - started
-        if chunk is None:
-            return
-        yield chunk
+) -> Generator[pa.Table | pd.DataFrame, None, None]:
+    # "read" is the time spent waiting for a chunk: the read of the next one overlaps the work on this one.
+    chunks = read_ahead(read_tables(path, name, chunk_rows))
+    try:
+        while True:
+            started = time.perf_counter()
+            chunk = next(chunks, None)
+            timings["read"] += time.perf_counter() - started
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        chunks.close()
 
 
 def read_chunks(path: Path, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -335,7 +343,9 @@ def _read_arrow_csv_chunks(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
     if any(suffix in _PANDAS_COMPRESSIONS for suffix in path.suffixes) and path.suffix != ".gz":
         raise _NotForArrowError(path.suffix)
     wanted = set(required_columns(False)) | {LABEL_COLUMN}
-    read = pacsv.ReadOptions(block_size=_ARROW_BLOCK_BYTES)
+    # One thread: the streaming reader gains nothing from more, and the next chunk is read beside the work on
+    # this one (read_ahead), which needs the other core.
+    read = pacsv.ReadOptions(block_size=_ARROW_BLOCK_BYTES, use_threads=False)
     with pa.input_stream(path, compression="detect") as stream:
         names = pacsv.open_csv(stream, read_options=read).schema.names
     keep = [column for column in names if column.strip() in wanted]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from starlette.background import BackgroundTask
 
@@ -287,7 +288,7 @@ def _take(columns: dict[str, Sequence[Any] | np.ndarray], rows: list[int], count
     if len(rows) == count:
         return columns
     return {
-        name: column[rows] if isinstance(column, np.ndarray) else [column[row] for row in rows]
+        name: column[rows] if isinstance(column, np.ndarray | pd.Categorical) else [column[row] for row in rows]
         for name, column in columns.items()
     }
 

@@ -17,12 +17,14 @@ The answer is encoded by msgspec too: one struct per prediction, floats written 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
 import numpy as np
+import pandas as pd
 from pydantic import ValidationError
 
 from machine_learning.data.schema import CATEGORY_COLUMNS, FEATURE_COLUMNS, ID_COLUMN, LABELS, NUMERIC_COLUMNS
@@ -82,15 +84,12 @@ _DECODER = msgspec.json.Decoder(_Body)
 _ENCODER = msgspec.json.Encoder()
 _FIELDS = (ID_COLUMN, *FEATURE_COLUMNS)
 _DTYPES = {
-    name: (
-        np.int64
-        if name == ID_COLUMN or (name in _SPECS and _SPECS[name].integer)
-        else np.float64
-        if name in _SPECS
-        else object
-    )
+    name: np.int64 if name == ID_COLUMN or (name in _SPECS and _SPECS[name].integer) else np.float64
     for name in _FIELDS
+    if name not in _CATEGORIES
 }
+_CODES = {name: {category: code for code, category in enumerate(allowed)} for name, allowed in _CATEGORIES.items()}
+_CATEGORY_DTYPES = {name: pd.CategoricalDtype(list(allowed)) for name, allowed in _CATEGORIES.items()}
 
 
 class InvalidRequestError(Exception):
@@ -106,7 +105,7 @@ class DecodedRequest:
     """A valid request as columns: ``PlayerID`` and every feature, one array per column in player order."""
 
     player_ids: Sequence[int] | np.ndarray
-    columns: dict[str, Sequence[Any] | np.ndarray]
+    columns: dict[str, Sequence[Any] | np.ndarray | pd.Categorical]
 
     def __len__(self) -> int:
         """Return the number of players."""
@@ -145,18 +144,29 @@ def _decode_with_pydantic(body: bytes) -> DecodedRequest:
 
 
 def _checked(values: dict[str, Sequence[Any]]) -> DecodedRequest:
-    """Typed arrays for big requests (small ones keep their tuples: numpy's per-array cost dominates there)."""
-    if len(values[ID_COLUMN]) > SMALL_REQUEST:
-        columns: dict[str, Sequence[Any] | np.ndarray] = {
-            name: np.array(column, dtype=_DTYPES[name]) for name, column in values.items()
-        }
+    """Typed arrays for big requests (small ones keep their tuples: numpy's per-array cost dominates there).
+
+    In a big request, categories become ``Categorical`` codes over the allowed values, which the predictors
+    map per category rather than per row (the values were validated against those categories).
+    """
+    if len(values[ID_COLUMN]) <= SMALL_REQUEST:
+        columns: dict[str, Sequence[Any] | np.ndarray | pd.Categorical] = dict(values)
+        ids = columns.pop(ID_COLUMN)
+        duplicates = duplicate_ids(np.asarray(ids, dtype=np.int64)) if len(set(ids)) < len(ids) else []
     else:
-        columns = dict(values)
-    ids = columns.pop(ID_COLUMN)
-    duplicates = duplicate_ids(np.asarray(ids, dtype=np.int64)) if len(set(values[ID_COLUMN])) < len(ids) else []
+        ids = np.array(values[ID_COLUMN], dtype=np.int64)
+        columns = {name: _as_column(name, column) for name, column in values.items() if name != ID_COLUMN}
+        duplicates = duplicate_ids(ids)
     if duplicates:
         raise InvalidRequestError(duplicates)
     return DecodedRequest(ids, columns)
+
+
+def _as_column(name: str, values: Sequence[Any]) -> np.ndarray | pd.Categorical:
+    if name in _CODES:
+        codes = np.fromiter(map(_CODES[name].__getitem__, values), dtype=np.int8, count=len(values))
+        return pd.Categorical.from_codes(codes, dtype=_CATEGORY_DTYPES[name], validate=False)
+    return np.array(values, dtype=_DTYPES[name])
 
 
 def duplicate_ids(ids: np.ndarray) -> list[dict[str, Any]]:
@@ -171,8 +181,7 @@ def duplicate_ids(ids: np.ndarray) -> list[dict[str, Any]]:
     """
     if len(ids) < 2:
         return []
-    order = np.argsort(ids, kind="stable")
-    ordered = ids[order]
+    ordered = np.sort(ids)
     repeated = ordered[1:] == ordered[:-1]
     if not repeated.any():
         return []
@@ -197,8 +206,8 @@ def encode_predictions(
     classes: list[str],
     player_ids: Sequence[int] | np.ndarray,
     probabilities: np.ndarray,
-    variants: Sequence[str] | None = None,
-    versions: Sequence[str] | None = None,
+    variants: Iterable[str] | None = None,
+    versions: Iterable[str] | None = None,
 ) -> bytes:
     """Render the predictions as JSON, the same fields and values as batch ``predict_players``.
 
@@ -217,14 +226,12 @@ def encode_predictions(
     """
     labels = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)].tolist()
     by_label = [probabilities[:, classes.index(label)].tolist() for label in LABELS]
+    if len(labels) != len(player_ids):
+        raise ValueError(f"{len(player_ids)} PlayerIDs for {len(labels)} rows of probabilities")
     if variants is None or versions is None:
-        predictions = [
-            _Prediction(player, label, high, medium, low, model_version, "production")
-            for player, label, high, medium, low in zip(_as_list(player_ids), labels, *by_label, strict=True)
-        ]
-    else:
-        rows = zip(_as_list(player_ids), labels, *by_label, versions, variants, strict=True)
-        predictions = [_Prediction(*row) for row in rows]
+        versions, variants = itertools.repeat(model_version), itertools.repeat("production")
+    # map() over the struct type: no Python frame per prediction (a tenth of the time at 10,000 players)
+    predictions = list(map(_Prediction, _as_list(player_ids), labels, *by_label, versions, variants))
     return _ENCODER.encode(_Answer(model_name, model_version, predictions))
 
 

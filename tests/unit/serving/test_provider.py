@@ -1,3 +1,4 @@
+import gc
 import time
 
 import pytest
@@ -128,3 +129,13 @@ def test_a_reload_in_progress_is_reported(registry):
     provider.refresh()
     assert seen[0].startswith("version 1 since ")
     assert provider.status().loading is None
+
+
+def test_a_new_version_moves_the_heap_out_of_the_collectors_view(provider, registry):
+    gc.unfreeze()
+    registry.production = "1"
+    try:
+        assert provider.refresh()
+        assert gc.get_freeze_count() > 0  # full collections no longer walk the loaded model and libraries
+    finally:
+        gc.unfreeze()
