@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from threadpoolctl import threadpool_limits
-from unit_helpers import FakeS3
+from unit_helpers import FakeS3, offline_settings
 
 from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore
@@ -21,7 +21,7 @@ def single_threaded():
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(game_title="unit-test", s3_bucket="unit-bucket")
+    return offline_settings(s3_bucket="unit-bucket")
 
 
 @pytest.fixture

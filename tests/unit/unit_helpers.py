@@ -19,6 +19,19 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST
 
 from machine_learning.data.schema import FEATURE_COLUMNS, ID_COLUMN, LABEL_COLUMN, LABELS, required_columns
+from machine_learning.settings import Settings
+
+# Port 1 refuses at once: a unit test that reaches for a service never meets a real one on the default ports
+# (another stack may be running there).
+CLOSED = "http://127.0.0.1:1"
+
+
+def offline_settings(**overrides: object) -> Settings:
+    """Settings of a unit test: every service address refuses, whatever runs on the machine's default ports."""
+    services = ("s3_endpoint_url", "mlflow_tracking_uri", "mage_url", "evidently_url", "serving_url")
+    addresses = dict.fromkeys(services, CLOSED)
+    return Settings(**{"game_title": "unit-test", **addresses, **overrides})  # type: ignore[arg-type]
+
 
 VALID_ROW: dict[str, str] = {
     "PlayerID": "1",

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))
 from serving_helpers import TOKEN, FakeProvider, json_players, tiny_model
+from unit_helpers import offline_settings
 
 from machine_learning.registry import VersionInfo
 from machine_learning.rollout.canary import MODE_TAG, SHARE_TAG
@@ -41,10 +42,9 @@ def registry() -> Registry:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(
-        game_title="unit-test", serving_token=TOKEN, serving_reload_seconds=0.05, canary_min_requests=5,
-        prediction_log="off",
-    )  # fmt: skip
+    return offline_settings(
+        serving_token=TOKEN, serving_reload_seconds=0.05, canary_min_requests=5, prediction_log="off"
+    )
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from serving_helpers import TOKEN, FakeProvider, json_players, tiny_model
+from unit_helpers import offline_settings
 
 from machine_learning.data.schema import LABELS
 from machine_learning.errors import ConfigurationError
@@ -29,7 +30,7 @@ def provider(loaded) -> FakeProvider:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(game_title="unit-test", serving_token=TOKEN, serving_max_body_bytes=2_000_000, prediction_log="off")
+    return offline_settings(serving_token=TOKEN, serving_max_body_bytes=2_000_000, prediction_log="off")
 
 
 @pytest.fixture
