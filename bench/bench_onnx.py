@@ -60,9 +60,11 @@ def main() -> None:
     singles = [frame.iloc[i : i + 1] for i in range(CALLS // 4)]
     with threadpool_limits(limits=1):
         sklearn_ms = _per_call(lambda i: pipeline.predict_proba(singles[i]), len(singles))
-    print(f"single-row latency, 1 thread ({CALLS} calls): onnxruntime p50 {_p(onnx_ms, 50):.3f} ms, "
-          f"p99 {_p(onnx_ms, 99):.3f} ms; sklearn predict_proba p50 {_p(sklearn_ms, 50):.3f} ms, "
-          f"p99 {_p(sklearn_ms, 99):.3f} ms ({len(singles)} calls)")  # fmt: skip
+    print(
+        f"single-row latency, 1 thread ({CALLS} calls): onnxruntime p50 {_p(onnx_ms, 50):.3f} ms, "
+        f"p99 {_p(onnx_ms, 99):.3f} ms; sklearn predict_proba p50 {_p(sklearn_ms, 50):.3f} ms, "
+        f"p99 {_p(sklearn_ms, 99):.3f} ms ({len(singles)} calls)"
+    )
 
 
 def _per_call(call: Callable[[int], object], count: int = CALLS) -> list[float]:

@@ -54,11 +54,11 @@ def convert_pipeline(pipeline: Any, metadata: dict[str, str] | None = None) -> b
         UnsupportedExportError: A step is not one the converters know.
 
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.preprocessing import FunctionTransformer
     from skl2onnx import convert_sklearn
     from skl2onnx.common._registration import register_converter, register_shape_calculator
     from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.preprocessing import FunctionTransformer
 
     register_shape_calculator(_FEATURES_ALIAS, _typed_already, overwrite=True)
     register_converter(_FEATURES_ALIAS, _convert_features, overwrite=True)
@@ -117,7 +117,11 @@ def _convert_features(scope: Any, operator: Any, container: Any) -> None:
     weekly, level_times, score = (variable.full_name for variable in operator.outputs)
     weight, scaled = scope.get_unique_variable_name("level_weight"), scope.get_unique_variable_name("scaled")
     container.add_initializer(weight, TensorProto.DOUBLE, [], [LEVEL_ACHIEVEMENT_WEIGHT])
-    for inputs, output in (([sessions, minutes], weekly), ([level, achievements], level_times), ([level_times, weight], scaled)):  # fmt: skip
+    for inputs, output in (
+        ([sessions, minutes], weekly),
+        ([level, achievements], level_times),
+        ([level_times, weight], scaled),
+    ):
         container.add_node("Mul", inputs, output, name=scope.get_unique_operator_name("Mul"))
     container.add_node("Add", [weekly, scaled], score, name=scope.get_unique_operator_name("Add"))
 
@@ -146,15 +150,28 @@ def _convert_classifier(scope: Any, operator: Any, container: Any) -> None:
     attributes = tree_ensemble_attributes(classifier)
     tensors = {key: numpy_helper.from_array(value, key) for key, value in attributes.pop("tensors").items()}
     scores, raw, baseline = name("tree_scores"), name("raw_scores"), name("baseline")
-    container.add_node("TreeEnsemble", matrix, scores, op_domain="ai.onnx.ml", op_version=_SKL2ONNX_ML_OPSET,
-                       name=name("TreeEnsemble"), **attributes, **tensors)  # fmt: skip
-    container.add_initializer(baseline, TensorProto.DOUBLE, [1, classifier.n_trees_per_iteration_],
-                              np.asarray(classifier._baseline_prediction, dtype="float64").ravel().tolist())  # fmt: skip
+    container.add_node(
+        "TreeEnsemble",
+        matrix,
+        scores,
+        op_domain="ai.onnx.ml",
+        op_version=_SKL2ONNX_ML_OPSET,
+        name=name("TreeEnsemble"),
+        **attributes,
+        **tensors,
+    )
+    container.add_initializer(
+        baseline,
+        TensorProto.DOUBLE,
+        [1, classifier.n_trees_per_iteration_],
+        np.asarray(classifier._baseline_prediction, dtype="float64").ravel().tolist(),
+    )
     container.add_node("Add", [scores, baseline], raw, name=name("Add"))
     probabilities, label = (variable.full_name for variable in reversed(operator.outputs))
     container.add_node("Softmax", raw, probabilities, axis=-1, name=name("Softmax"))
     best, classes = name("best"), name("classes")
     container.add_node("ArgMax", probabilities, best, axis=1, keepdims=0, name=name("ArgMax"))
-    container.add_initializer(classes, TensorProto.STRING, [len(classifier.classes_)],
-                              [str(label).encode() for label in classifier.classes_])  # fmt: skip
+    container.add_initializer(
+        classes, TensorProto.STRING, [len(classifier.classes_)], [str(label).encode() for label in classifier.classes_]
+    )
     container.add_node("Gather", [classes, best], label, axis=0, name=name("Gather"))

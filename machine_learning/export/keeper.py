@@ -54,7 +54,7 @@ class OnnxExports:
         self._lock = threading.Lock()
 
     def state(self) -> ExportState | None:
-        """The export of the last version seen serving (``None`` before any)."""
+        """Return the export of the last version seen serving (``None`` before any)."""
         return self._state
 
     def refresh(self) -> ExportState | None:
@@ -76,8 +76,12 @@ class OnnxExports:
                 logger.warning("no ONNX export of version %s: %s", version, reason)
                 self._state = ExportState(version, REFUSED, reason=reason)
                 return self._state
-            logger.info("ONNX export of version %s ready (%d bytes, %s)", version, len(export.content),
-                        export.verification.reason)  # fmt: skip
+            logger.info(
+                "ONNX export of version %s ready (%d bytes, %s)",
+                version,
+                len(export.content),
+                export.verification.reason,
+            )
             self._state = ExportState(version, READY, export=export)
             return self._state
 

@@ -75,26 +75,41 @@ def judge_export(onnx_probabilities: np.ndarray, expected: np.ndarray, tolerance
     """
     rows = int(expected.shape[0])
     if onnx_probabilities.shape != expected.shape:
-        return Verification(rows, float("inf"), tolerance, False,
-                            f"ONNX gave shape {onnx_probabilities.shape}, predict_proba {expected.shape}")  # fmt: skip
+        return Verification(
+            rows,
+            float("inf"),
+            tolerance,
+            False,
+            f"ONNX gave shape {onnx_probabilities.shape}, predict_proba {expected.shape}",
+        )
     diff = float(np.abs(onnx_probabilities - expected).max()) if rows else 0.0
     if not np.isfinite(onnx_probabilities).all() or diff > tolerance:
-        return Verification(rows, diff, tolerance, False,
-                            f"ONNX probabilities differ from predict_proba by up to {diff:.3g} (> {tolerance:g}) on {rows} probe rows")  # fmt: skip
-    return Verification(rows, diff, tolerance, True, f"max |ONNX - predict_proba| {diff:.3g} <= {tolerance:g} on {rows} probe rows")  # fmt: skip
+        return Verification(
+            rows,
+            diff,
+            tolerance,
+            False,
+            f"ONNX probabilities differ from predict_proba by up to {diff:.3g} (> {tolerance:g}) on {rows} probe rows",
+        )
+    return Verification(
+        rows, diff, tolerance, True, f"max |ONNX - predict_proba| {diff:.3g} <= {tolerance:g} on {rows} probe rows"
+    )
 
 
 def onnx_feeds(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, np.ndarray]:
-    """The ONNX model's inputs for raw feature columns: one ``[N, 1]`` array per column, float64 or string."""
+    """Build the ONNX model's inputs from raw feature columns: one ``[N, 1]`` array per column, float64 or string."""
     return {
-        name: (np.asarray(columns[name], dtype=object).astype(str) if name in CATEGORICAL_FEATURES
-               else np.asarray(columns[name], dtype="float64")).reshape(-1, 1)  # fmt: skip
+        name: (
+            np.asarray(columns[name], dtype=object).astype(str)
+            if name in CATEGORICAL_FEATURES
+            else np.asarray(columns[name], dtype="float64")
+        ).reshape(-1, 1)
         for name in FEATURE_COLUMNS
     }
 
 
 def open_session(content: bytes) -> Any:
-    """An onnxruntime session on one thread (as a device would run one player at a time)."""
+    """Open an onnxruntime session on one thread (as a device would run one player at a time)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -108,7 +123,7 @@ def score_onnx(session: Any, columns: Mapping[str, Sequence[Any] | np.ndarray]) 
 
 
 def probe_rows(rows: int = PROBE_ROWS) -> dict[str, list[Any]]:
-    """The probe rows: random rows over the schema (as the fast predictors are checked on) and unseen categories."""
+    """Draw the probe rows: random rows over the schema (as for the fast predictors) and unseen categories."""
     from machine_learning.inference.fast_model import probe_columns
 
     columns = probe_columns(rows)
@@ -117,7 +132,9 @@ def probe_rows(rows: int = PROBE_ROWS) -> dict[str, list[Any]]:
     return columns
 
 
-def verify_export(content: bytes, pipeline: Any, columns: Mapping[str, Sequence[Any]], tolerance: float = TOLERANCE) -> Verification:  # fmt: skip
+def verify_export(
+    content: bytes, pipeline: Any, columns: Mapping[str, Sequence[Any]], tolerance: float = TOLERANCE
+) -> Verification:
     """Score probe rows with onnxruntime and with ``predict_proba``, and judge the difference.
 
     Args:
@@ -136,7 +153,9 @@ def verify_export(content: bytes, pipeline: Any, columns: Mapping[str, Sequence[
     try:
         got = score_onnx(open_session(content), columns)
     except Exception as error:  # noqa: BLE001 - onnxruntime raises its own types; the model is then refused
-        return Verification(len(expected), float("inf"), tolerance, False, f"onnxruntime cannot run it: {str(error)[:300]}")  # fmt: skip
+        return Verification(
+            len(expected), float("inf"), tolerance, False, f"onnxruntime cannot run it: {str(error)[:300]}"
+        )
     return judge_export(got, expected, tolerance)
 
 
@@ -172,7 +191,9 @@ def export_model(
         verification = verify_export(content, pipeline, probes)
         if verification.passed:
             return OnnxExport(model_name, version, content, verification, folder / FILE_NAME)
-        logger.warning("cached ONNX model of version %s is refused (%s): converting again", version, verification.reason)
+        logger.warning(
+            "cached ONNX model of version %s is refused (%s): converting again", version, verification.reason
+        )
     try:
         content = (convert or convert_pipeline)(pipeline, {"model_name": model_name, "model_version": version})
     except UnsupportedExportError as error:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+DOWNLOAD_PATH = "/models/production"
+
 
 class OnnxExportInfo(BaseModel):
     """Whether ``GET /models/production`` has a verified ONNX model of the serving version, and its ETag."""
@@ -13,8 +15,11 @@ class OnnxExportInfo(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     available: bool
+    url: str = Field(
+        default=DOWNLOAD_PATH, description="where to download it (same token as /predict; send the ETag back)"
+    )
     status: Literal["building", "ready", "refused"]
-    etag: str | None = Field(None, description='the ETag of GET /models/production: the version, quoted ("7")')
+    etag: str | None = Field(default=None, description='the ETag of GET /models/production: the version, quoted ("7")')
     size_bytes: int | None = None
-    max_abs_diff: float | None = Field(None, description="largest |ONNX - predict_proba| on the probe rows")
-    reason: str | None = Field(None, description="why the export is refused, if it is")
+    max_abs_diff: float | None = Field(default=None, description="largest |ONNX - predict_proba| on the probe rows")
+    reason: str | None = Field(default=None, description="why the export is refused, if it is")

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from machine_learning.export.keeper import READY, REFUSED, ExportState, OnnxExports
 from machine_learning.export.onnx_model import MEDIA_TYPE, OnnxExport, export_model
-from machine_learning.export.schemas import OnnxExportInfo
+from machine_learning.export.schemas import DOWNLOAD_PATH, OnnxExportInfo
 from machine_learning.serving.provider import Provider
 from machine_learning.settings import Settings
 
@@ -57,7 +57,7 @@ def decide_download(serving_version: str | None, state: ExportState | None, if_n
 
 
 def describe_export(serving_version: str | None, state: ExportState | None) -> OnnxExportInfo | None:
-    """The ``onnx_export`` entry of ``/model-version`` for the serving version (``None`` when nothing serves)."""
+    """Describe the serving version's export for ``/model-version`` (``None`` when nothing serves)."""
     if serving_version is None:
         return None
     if state is None or state.version != serving_version:
@@ -84,8 +84,9 @@ def build_exports(settings: Settings, provider: Provider) -> OnnxExports:
     return OnnxExports(lambda: _serving_version(provider), build)
 
 
-def add_export_routes(app: FastAPI, settings: Settings, provider: Provider, require_token: Any,
-                      exports: OnnxExports | None = None) -> OnnxExports:  # fmt: skip
+def add_export_routes(
+    app: FastAPI, settings: Settings, provider: Provider, require_token: Any, exports: OnnxExports | None = None
+) -> OnnxExports:
     """Add ``GET /models/production`` and run the exporter with the app (wrapped around its lifespan).
 
     Args:
@@ -114,18 +115,24 @@ def add_export_routes(app: FastAPI, settings: Settings, provider: Provider, requ
     app.router.lifespan_context = lifespan
 
     @app.get(
-        "/models/production",
+        DOWNLOAD_PATH,
         dependencies=[Depends(require_token)],
         response_class=Response,
         responses={
             200: {"content": {MEDIA_TYPE: {}}, "description": "the ONNX model; ETag: the version"},
             304: {"description": "the client's If-None-Match names the serving version"},
-            **{code: {"description": text} for code, text in ((401, "no or a wrong token"), (404, "export refused"),
-                                                                (503, "no model yet, or the export is being built"))},
-        },  # fmt: skip
+            **{
+                code: {"description": text}
+                for code, text in (
+                    (401, "no or a wrong token"),
+                    (404, "export refused"),
+                    (503, "no model yet, or the export is being built"),
+                )
+            },
+        },
     )
     async def production_model(request: Request) -> Response:
-        """Download the production model as ONNX (inputs: one [N,1] tensor per raw column; outputs: label, probabilities)."""
+        """Download the production model as ONNX (one [N,1] input per raw column; outputs label, probabilities)."""
         answer = decide_download(_serving_version(provider), keeper.state(), request.headers.get("if-none-match"))
         if answer.export is None:
             headers = {"Retry-After": str(RETRY_SECONDS)} if answer.status == 503 else None

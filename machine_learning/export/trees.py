@@ -34,8 +34,9 @@ def tree_ensemble_attributes(classifier: Any) -> dict[str, Any]:
     """
     order, outer_codes = _inner_to_outer(classifier)
     known, feature_map = classifier._bin_mapper.make_known_categories_bitsets()
-    nodes: dict[str, list[Any]] = {key: [] for key in ("feature", "split", "mode", "true", "true_leaf", "false",
-                                                     "false_leaf", "missing_true")}  # fmt: skip
+    nodes: dict[str, list[Any]] = {
+        key: [] for key in ("feature", "split", "mode", "true", "true_leaf", "false", "false_leaf", "missing_true")
+    }
     leaves: dict[str, list[Any]] = {"target": [], "weight": []}
     members: list[float] = []
     roots: list[int] = []
@@ -77,13 +78,22 @@ def _inner_to_outer(classifier: Any) -> tuple[list[int], dict[int, np.ndarray]]:
     return order, {position: np.asarray(codes, dtype="float64") for position, codes in enumerate(encoder.categories_)}
 
 
-def _add_tree(predictor: Any, target: int, nodes: dict[str, list[Any]], leaves: dict[str, list[Any]],
-              members: list[float], order: list[int], outer_codes: dict[int, np.ndarray],
-              known_bitsets: tuple[np.ndarray, np.ndarray]) -> None:  # fmt: skip
+def _add_tree(
+    predictor: Any,
+    target: int,
+    nodes: dict[str, list[Any]],
+    leaves: dict[str, list[Any]],
+    members: list[float],
+    order: list[int],
+    outer_codes: dict[int, np.ndarray],
+    known_bitsets: tuple[np.ndarray, np.ndarray],
+) -> None:
     tree = predictor.nodes
     is_leaf = tree["is_leaf"].astype(bool)
     # Branch nodes and leaves are numbered apart: each sklearn node gets its index among its own kind.
-    index = np.where(is_leaf, np.cumsum(is_leaf) - 1 + len(leaves["weight"]), np.cumsum(~is_leaf) - 1 + len(nodes["feature"]))  # fmt: skip
+    index = np.where(
+        is_leaf, np.cumsum(is_leaf) - 1 + len(leaves["weight"]), np.cumsum(~is_leaf) - 1 + len(nodes["feature"])
+    )
     leaves["target"].extend([target] * int(is_leaf.sum()))
     leaves["weight"].extend(tree["value"][is_leaf].tolist())
     if is_leaf[0]:  # a tree with no split: one branch whose both ways lead to its leaf
@@ -100,8 +110,16 @@ def _add_tree(predictor: Any, target: int, nodes: dict[str, list[Any]], leaves: 
             _append(nodes, feature, float(node["num_threshold"]), _LEQ, left, right, int(missing_left))
             continue
         codes = outer_codes[int(node["feature_idx"])]
-        left_set = [code for inner, code in enumerate(codes) if _in_bitset(predictor.raw_left_cat_bitsets[node["bitset_idx"]], inner)]  # fmt: skip
-        right_set = [code for inner, code in enumerate(codes) if code not in left_set and _in_bitset(known[feature_map[node["feature_idx"]]], inner)]  # fmt: skip
+        left_set = [
+            code
+            for inner, code in enumerate(codes)
+            if _in_bitset(predictor.raw_left_cat_bitsets[node["bitset_idx"]], inner)
+        ]
+        right_set = [
+            code
+            for inner, code in enumerate(codes)
+            if code not in left_set and _in_bitset(known[feature_map[node["feature_idx"]]], inner)
+        ]
         tested, true, false = (right_set, right, left) if missing_left else (left_set, left, right)
         if not tested:  # nothing passes the test: "x <= -inf" is false for every code and for NaN
             _append(nodes, feature, -np.inf, _LEQ, true, false, 0)
@@ -110,11 +128,25 @@ def _add_tree(predictor: Any, target: int, nodes: dict[str, list[Any]], leaves: 
         members.extend([*tested, np.nan])
 
 
-def _append(nodes: dict[str, list[Any]], feature: int, split: float, mode: int, true: tuple[int, int],
-            false: tuple[int, int], missing_true: int) -> None:  # fmt: skip
-    for key, value in (("feature", feature), ("split", split), ("mode", mode), ("true", true[0]),
-                       ("true_leaf", true[1]), ("false", false[0]), ("false_leaf", false[1]),
-                       ("missing_true", missing_true)):  # fmt: skip
+def _append(
+    nodes: dict[str, list[Any]],
+    feature: int,
+    split: float,
+    mode: int,
+    true: tuple[int, int],
+    false: tuple[int, int],
+    missing_true: int,
+) -> None:
+    for key, value in (
+        ("feature", feature),
+        ("split", split),
+        ("mode", mode),
+        ("true", true[0]),
+        ("true_leaf", true[1]),
+        ("false", false[0]),
+        ("false_leaf", false[1]),
+        ("missing_true", missing_true),
+    ):
         nodes[key].append(value)
 
 

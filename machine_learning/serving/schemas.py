@@ -133,7 +133,7 @@ class ModelVersion(BaseModel):
         "'pipeline' (the plain scikit-learn pipeline)"
     )
     challenger: ChallengerVersion | None = Field(None, description="the challenger beside production, if any")
-    onnx_export: OnnxExportInfo | None = Field(None, description="the ONNX model of GET /models/production")
+    onnx_export: OnnxExportInfo | None = Field(default=None, description="the ONNX model of GET /models/production")
 
 
 class DependencyHealth(BaseModel):

@@ -84,8 +84,12 @@ def test_an_unrunnable_model_is_refused_with_the_reason(model):
 
 @pytest.mark.parametrize(
     ("got", "passed"),
-    [(np.array([[0.5, 0.5]]), True), (np.array([[0.5 + 2e-5, 0.5]]), False), (np.array([[np.nan, 0.5]]), False),
-     (np.array([[0.5, 0.5, 0.0]]), False)],  # fmt: skip
+    [
+        (np.array([[0.5, 0.5]]), True),
+        (np.array([[0.5 + 2e-5, 0.5]]), False),
+        (np.array([[np.nan, 0.5]]), False),
+        (np.array([[0.5, 0.5, 0.0]]), False),
+    ],
 )
 def test_judge_export_accepts_only_close_finite_probabilities_of_the_right_shape(got, passed):
     verdict = judge_export(got, np.array([[0.5, 0.5]]))
