@@ -1,9 +1,9 @@
-"""Keeps the verified ONNX export of the version serving now, built in the background when a version loads.
+"""Keeps the verified ONNX export of the version serving now, built off the request path when first asked for.
 
-A thread watches the serving provider (an attribute read every :data:`POLL_SECONDS`). When a new version serves,
-it builds that version's export (from the model cache: no MLflow call) off the request path, so a hot reload is
-never slowed by the conversion. Until the export is verified the download answers 503; a refused export stays
-refused for that version, with its reason, and is never offered.
+Asking for the export (:meth:`OnnxExports.follow`, from ``GET /models/production`` or ``/model-version``) when the
+serving version has none yet starts building it on a thread of its own (from the model cache: no MLflow call), so
+neither a request nor a hot reload waits for the conversion. Until the export is verified the download answers
+503; a refused export stays refused for that version, with its reason, and is never offered.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from machine_learning.export.onnx_model import OnnxExport
 
 logger = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
 BUILDING, READY, REFUSED = "building", "ready", "refused"
 
 
@@ -37,25 +36,31 @@ class OnnxExports:
     Args:
         serving_version: The version serving now, or ``None`` (e.g. the provider's current model's version).
         build: Builds the verified export of a version (raises when it is refused).
-        poll_seconds: Time between two looks at the serving version.
 
     """
 
-    def __init__(
-        self,
-        serving_version: Callable[[], str | None],
-        build: Callable[[str], OnnxExport],
-        poll_seconds: float = POLL_SECONDS,
-    ) -> None:
-        self._serving_version, self._build, self._poll = serving_version, build, poll_seconds
+    def __init__(self, serving_version: Callable[[], str | None], build: Callable[[str], OnnxExport]) -> None:
+        self._serving_version, self._build = serving_version, build
         self._state: ExportState | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def state(self) -> ExportState | None:
         """Return the export of the last version seen serving (``None`` before any)."""
         return self._state
+
+    def follow(self) -> ExportState | None:
+        """Return the serving version's export now; if it has none yet, build it on a background thread.
+
+        Returns:
+            The state, ``building`` while the serving version's export is being built (``None``: nothing serves).
+
+        """
+        version, state = self._serving_version(), self._state
+        if version is None or (state is not None and state.version == version):
+            return state
+        if not self._lock.locked():  # one build at a time; a second caller finds the version built when it runs
+            threading.Thread(target=self.refresh, name=f"onnx-export-{version}", daemon=True).start()
+        return ExportState(version, BUILDING)
 
     def refresh(self) -> ExportState | None:
         """Build the serving version's export if it is not the one held; never raises.
@@ -84,22 +89,3 @@ class OnnxExports:
             )
             self._state = ExportState(version, READY, export=export)
             return self._state
-
-    def start(self) -> None:
-        """Start the background thread."""
-        if self._thread is None:
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._follow, name="onnx-export", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the background thread (waits for an export in progress, at most a few seconds)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _follow(self) -> None:
-        while not self._stopping.is_set():
-            self.refresh()
-            self._stopping.wait(self._poll)

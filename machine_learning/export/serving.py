@@ -7,8 +7,6 @@ or the export is still being built (with ``Retry-After``); 404 when the serving 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +85,7 @@ def build_exports(settings: Settings, provider: Provider) -> OnnxExports:
 def add_export_routes(
     app: FastAPI, settings: Settings, provider: Provider, require_token: Any, exports: OnnxExports | None = None
 ) -> OnnxExports:
-    """Add ``GET /models/production`` and run the exporter with the app (wrapped around its lifespan).
+    """Add ``GET /models/production``, served by an exporter following the provider's production model.
 
     Args:
         app: The serving app.
@@ -101,18 +99,6 @@ def add_export_routes(
 
     """
     keeper = exports or build_exports(settings, provider)
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(instance: Any) -> AsyncIterator[Any]:
-        keeper.start()  # beside the app's own lifespan, so serving/app.py only calls this function
-        try:
-            async with inner(instance) as state:
-                yield state
-        finally:
-            keeper.stop()
-
-    app.router.lifespan_context = lifespan
 
     @app.get(
         DOWNLOAD_PATH,
@@ -133,7 +119,7 @@ def add_export_routes(
     )
     async def production_model(request: Request) -> Response:
         """Download the production model as ONNX (one [N,1] input per raw column; outputs label, probabilities)."""
-        answer = decide_download(_serving_version(provider), keeper.state(), request.headers.get("if-none-match"))
+        answer = decide_download(_serving_version(provider), keeper.follow(), request.headers.get("if-none-match"))
         if answer.export is None:
             headers = {"Retry-After": str(RETRY_SECONDS)} if answer.status == 503 else None
             return JSONResponse({"detail": answer.detail}, status_code=answer.status, headers=headers)

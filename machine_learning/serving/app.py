@@ -175,7 +175,7 @@ def _add_routes(
             loaded_at=model.loaded_at.isoformat(),
             predictor=model.predictor.kind,
             challenger=_challenger(rollout),
-            onnx_export=describe_export(model.version, exports.state()),
+            onnx_export=describe_export(model.version, exports.follow()),
         )
 
 

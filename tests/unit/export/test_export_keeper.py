@@ -1,6 +1,9 @@
 """The exporter follows the serving version: one build per version, a refusal kept with its reason."""
 
-from machine_learning.export.keeper import READY, REFUSED, OnnxExports
+import threading
+import time
+
+from machine_learning.export.keeper import BUILDING, READY, REFUSED, OnnxExports
 from machine_learning.export.onnx_model import ExportRejectedError, OnnxExport, Verification
 
 
@@ -33,3 +36,20 @@ def test_a_refused_version_stays_refused_with_its_reason_and_is_not_rebuilt():
 def test_nothing_serving_builds_nothing():
     exports = OnnxExports(lambda: None, lambda version: (_ for _ in ()).throw(AssertionError("built")))
     assert exports.refresh() is None and exports.state() is None
+
+
+def test_follow_answers_at_once_and_builds_on_a_thread_of_its_own():
+    release, built = threading.Event(), []
+
+    def slow(version):
+        release.wait(10)
+        built.append(version)
+        return fake_export(version)
+
+    exports = OnnxExports(lambda: "6", slow)
+    assert exports.follow().status == BUILDING and exports.follow().status == BUILDING  # not waiting for the build
+    release.set()
+    deadline = time.monotonic() + 10
+    while (exports.state() is None or exports.state().status != READY) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exports.follow().export.version == "6" and built == ["6"]

@@ -25,13 +25,13 @@ def loaded():
 
 
 def start(monkeypatch, tmp_path, loaded, model=True, build=None):
-    """The serving app whose exporter builds from the test's model (no MLflow), polling every 50 ms."""
+    """The serving app whose exporter builds from the test's model (no MLflow)."""
 
     def export(version):
         return export_model(loaded.pipeline, loaded.name, version, tmp_path / "versions" / version)
 
     def exports(settings, provider):
-        return OnnxExports(lambda: serving._serving_version(provider), build or export, poll_seconds=0.05)
+        return OnnxExports(lambda: serving._serving_version(provider), build or export)
 
     monkeypatch.setattr(serving, "build_exports", exports)
     settings = Settings(game_title="unit-test", serving_token=TOKEN, prediction_log="off")
