@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 import pytest
 from fastapi.testclient import TestClient
+from unit_helpers import offline_settings
 
 from machine_learning.data.schema import FEATURE_COLUMNS
 from machine_learning.export import serving
@@ -13,7 +14,6 @@ from machine_learning.export.keeper import BUILDING, READY, REFUSED, ExportState
 from machine_learning.export.onnx_model import ExportRejectedError, export_model, open_session, score_onnx
 from machine_learning.serving.app import create_app
 from machine_learning.serving.provider import prepare_model
-from machine_learning.settings import Settings
 from tests.unit.serving.serving_helpers import TOKEN, FakeProvider, json_players, tiny_model
 
 AUTH = {"X-API-Token": TOKEN}
@@ -34,7 +34,7 @@ def start(monkeypatch, tmp_path, loaded, model=True, build=None):
         return OnnxExports(lambda: serving._serving_version(provider), build or export)
 
     monkeypatch.setattr(serving, "build_exports", exports)
-    settings = Settings(game_title="unit-test", serving_token=TOKEN, prediction_log="off")
+    settings = offline_settings(serving_token=TOKEN, prediction_log="off")
     provider = FakeProvider(model=prepare_model(loaded) if model else None)
     return TestClient(create_app(settings, provider))
 
