@@ -18,7 +18,7 @@ RUN := set -a && . $(STACK_ENV) && set +a &&
 # One line per phase of each venv install, with the measured time to expect (pip's output goes to a log).
 INSTALL := $(PYTHON) scripts/install_venv.py
 
-.PHONY: help setup up down status demo mcp test test-unit test-faults lint format bench-train bench-batch bench-drift bench-online bench-serve bench-rollout bench-loop bench-scale triggers-clean lock clean distclean deploy-check destroy
+.PHONY: help setup up down status demo mcp test test-unit test-faults lint format bench-train bench-batch bench-drift bench-online bench-serve bench-rollout bench-loop bench-scale bench-onnx triggers-clean lock clean distclean deploy-check destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -111,6 +111,9 @@ bench-serve: setup ## serving beside MLflow's scoring server, 1-10,000 players p
 
 bench-rollout: setup ## the canary split's share of 10,000 players and the rollout's cost per one-player request
 	@$(APP)/bin/python bench/bench_rollout.py
+
+bench-onnx: setup ## the ONNX export vs predict_proba on the full dataset (max abs diff), its size and single-row latency
+	@$(APP)/bin/python bench/bench_onnx.py
 
 bench-drift: setup ## time the nightly drift tests: 40k reference vs 10k current rows, with and without drift
 	@$(APP)/bin/python bench/bench_drift.py

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from machine_learning.cli import data, deploy, inference, monitoring, predlog, rollout, stack, training
+from machine_learning.cli import export as export_commands  # mlops export-onnx (#15 part 5)
 from machine_learning.cli import titles as title_commands
 from machine_learning.cli.deploy import run_cleanup
 from machine_learning.errors import MLOpsError
@@ -69,4 +70,5 @@ def _build_parser() -> argparse.ArgumentParser:
     for group in (data, training, rollout, inference, monitoring, stack, deploy, predlog):
         group.add_commands(commands)
     title_commands.add_commands(commands)
+    export_commands.add_commands(commands)
     return parser

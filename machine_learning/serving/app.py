@@ -24,6 +24,8 @@ from fastapi.security import APIKeyHeader
 from fastapi_offline import FastAPIOffline
 
 from machine_learning.errors import ConfigurationError
+from machine_learning.export.keeper import OnnxExports
+from machine_learning.export.serving import add_export_routes, describe_export
 from machine_learning.health import DependencyMonitor
 from machine_learning.inference.fast_model import TREE_WALK_MAX_ROWS
 from machine_learning.serving.bulk import InvalidRequestError, decode_request, encode_predictions
@@ -102,7 +104,8 @@ def create_app(
     app = FastAPIOffline(title="Player engagement", version="1", lifespan=lifespan, redoc_url=None)
     app.add_exception_handler(RequestValidationError, _invalid_input)
     require_token = _token_check(settings.serving_token)
-    _add_routes(app, provider, require_token, settings.serving_max_body_bytes, rollout)
+    exports = add_export_routes(app, settings, provider, require_token)  # GET /models/production (ONNX)
+    _add_routes(app, provider, require_token, settings.serving_max_body_bytes, rollout, exports)
     _add_health(app, provider, dependencies or DependencyMonitor(settings))
     add_title_routes(app, settings, provider, require_token)  # /titles/{title}/... (machine_learning/titles/)
     if rollout is not None:
@@ -138,7 +141,9 @@ def _token_check(expected: str) -> Any:
     return require_token
 
 
-def _add_routes(app: FastAPI, provider: Provider, require_token: Any, max_bytes: int, rollout: Rollout | None) -> None:
+def _add_routes(
+    app: FastAPI, provider: Provider, require_token: Any, max_bytes: int, rollout: Rollout | None, exports: OnnxExports
+) -> None:
     @app.post(
         "/predict",
         response_model=PredictResponse,
@@ -170,6 +175,7 @@ def _add_routes(app: FastAPI, provider: Provider, require_token: Any, max_bytes:
             loaded_at=model.loaded_at.isoformat(),
             predictor=model.predictor.kind,
             challenger=_challenger(rollout),
+            onnx_export=describe_export(model.version, exports.follow()),
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from machine_learning.data.schema import NUMERIC_COLUMNS
+from machine_learning.export.schemas import OnnxExportInfo
 
 MAX_PLAYERS = 10_000
 MAX_PLAYER_ID = 2**62  # as in batch validation
@@ -132,6 +133,7 @@ class ModelVersion(BaseModel):
         "'pipeline' (the plain scikit-learn pipeline)"
     )
     challenger: ChallengerVersion | None = Field(None, description="the challenger beside production, if any")
+    onnx_export: OnnxExportInfo | None = Field(default=None, description="the ONNX model of GET /models/production")
 
 
 class DependencyHealth(BaseModel):
