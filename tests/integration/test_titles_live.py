@@ -189,7 +189,7 @@ def server(install: Install, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         )
         url, headers = f"http://127.0.0.1:{port}", {"X-API-Token": token}
         try:
-            wait_for(lambda: _answers(url, headers, process), what="the API to serve the default title")
+            wait_for(lambda: _answers(url, headers, process), what="the API to serve the default title", timeout=300)
             yield url, headers
         finally:
             process.terminate()
