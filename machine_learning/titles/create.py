@@ -243,21 +243,48 @@ def ensure_mlflow(client: Any, own: Settings) -> str:
     return f"MLflow experiments {own.experiment_name}, {monitoring_experiment(own)} and model {own.model_name}"
 
 
-def ensure_triggers(mage: Any, title: str) -> str:
-    """Create the title's Mage triggers that are missing, for every pipeline that takes ``game_title``."""
+def ensure_triggers(mage: Any, title: str, wait_seconds: float = 60.0) -> str:
+    """Create the title's Mage triggers that are missing, for every pipeline that takes ``game_title``.
+
+    Args:
+        mage: A logged-in ``MageClient``.
+        title: The title.
+        wait_seconds: How long to wait for a just-started Mage to sync the default triggers (``triggers.yaml``)
+            into its database; they are what the title's triggers copy.
+
+    Raises:
+        MLOpsError: A pipeline still has none of the default triggers after ``wait_seconds``.
+
+    """
     from machine_learning.run_variables import PIPELINE_VARIABLES
 
     created, total = 0, 0
     for pipeline, variables in PIPELINE_VARIABLES.items():
         if "game_title" not in variables:
             continue
-        existing = mage.list_triggers(pipeline)
+        existing = _default_triggers_synced(mage, pipeline, wait_seconds)
         wanted = plan.title_triggers(title, pipeline, existing)
         total += len(wanted)
         for body in plan.missing_triggers(wanted, existing):
             mage.create_trigger(pipeline, body)
             created += 1
     return f"Mage triggers {title}-<pipeline>-...: {created} created, {total - created} already there"
+
+
+def _default_triggers_synced(mage: Any, pipeline: str, wait_seconds: float) -> list[dict[str, Any]]:
+    import time
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        existing = list(mage.list_triggers(pipeline))
+        if any(plan.is_default_trigger(schedule, pipeline) for schedule in existing):
+            return existing
+        if time.monotonic() >= deadline:
+            raise MLOpsError(
+                f"Mage lists none of {pipeline}'s triggers from its triggers.yaml (a just-started Mage syncs them "
+                "on its first scheduler tick); rerun 'mlops title create' to resume"
+            )
+        time.sleep(1.0)
 
 
 def _production_version(client: Any, own: Settings) -> str:
@@ -269,26 +296,51 @@ def _production_version(client: Any, own: Settings) -> str:
     return production.version
 
 
-def mage_runner(mage: Callable[[], Any], timeout: float = 900.0, on_progress: Progress | None = None) -> Runner:
+def mage_runner(
+    mage: Callable[[], Any],
+    timeout: float = 900.0,
+    on_progress: Progress | None = None,
+    not_started_after: float | None = None,
+) -> Runner:
     """Run a title's pipeline through its own API trigger in the Mage server (the run shows in the UI).
 
     Args:
         mage: Returns a logged-in ``MageClient``.
         timeout: Seconds one run may take.
         on_progress: Told the run's URL and its status changes.
+        not_started_after: Seconds after which a run with no block started is taken as dropped, cancelled and
+            started once more (default ``orchestration.NOT_STARTED_SECONDS``).
 
     """
 
     def run(own: Settings, pipeline: str, variables: dict[str, Any], started: Callable[[str], None]) -> str:
-        from machine_learning.orchestration import wait_for_run
+        import time
 
+        from machine_learning.orchestration import NOT_STARTED_SECONDS, RunNotStartedError, wait_for_run
+
+        patience = NOT_STARTED_SECONDS if not_started_after is None else not_started_after
         client = mage()
         trigger = client.find_trigger(pipeline, plan.trigger_name(own.game_title, pipeline, f"{pipeline}_api"))
-        run_id = client.start_run(trigger, {"game_title": own.game_title, **variables})
-        started(str(run_id))
-        if on_progress:
-            on_progress(f"   {pipeline} run {run_id}: {client.run_url(pipeline, run_id)}")
-        wait_for_run(client, pipeline, run_id, timeout, on_progress)
+        begun = time.monotonic()
+
+        def start() -> int:
+            run_id = int(client.start_run(trigger, {"game_title": own.game_title, **variables}))
+            started(str(run_id))
+            if on_progress:
+                on_progress(f"   {pipeline} run {run_id}: {client.run_url(pipeline, run_id)}")
+            return run_id
+
+        run_id = start()
+        try:
+            wait_for_run(client, pipeline, run_id, timeout, on_progress, patience)
+        except RunNotStartedError as error:
+            # As orchestration.run_pipeline does: Mage sometimes drops an accepted run. Cancel it so that it never
+            # starts late, then start it once more.
+            client.cancel_run(run_id)
+            if on_progress:
+                on_progress(f"   {error}; cancelled it and started it again")
+            run_id = start()
+            wait_for_run(client, pipeline, run_id, timeout - (time.monotonic() - begun), on_progress, patience)
         return str(run_id)
 
     return run

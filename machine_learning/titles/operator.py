@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from machine_learning.settings import Settings
 
@@ -21,8 +21,8 @@ class CreateTitleRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(
-        pattern=TITLE_PATTERN,
         description="The new title: 3-42 lowercase letters, digits and single dashes, e.g. space-racer.",
+        json_schema_extra={"pattern": TITLE_PATTERN},  # documented for callers; checked by check_name below
     )
     source_uri: str | None = Field(
         None,
@@ -32,6 +32,18 @@ class CreateTitleRequest(BaseModel):
             "e.g. s3://mlops/space-racer/raw/players.csv. Omit it only to resume a create that already stored it."
         ),
     )
+
+    @field_validator("name")
+    @classmethod
+    def check_name(cls, name: str) -> str:
+        """Refuse a bad name with the same one-line reason as ``mlops title create`` (not a bare regex)."""
+        from machine_learning.errors import InvalidInputError
+        from machine_learning.titles.validation import check_title_name
+
+        try:
+            return check_title_name(name)
+        except InvalidInputError as error:
+            raise ValueError(str(error)) from None
 
 
 class CreateTitleResponse(BaseModel):

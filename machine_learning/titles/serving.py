@@ -57,9 +57,15 @@ class TitleProviders:
         self._lock = threading.Lock()
 
     def cached(self, title: str) -> Provider | None:
-        """Return the title's provider if it is already made (cheap: no I/O)."""
+        """Return the title's provider if it is already made and the list of ready titles is fresh (no I/O).
+
+        When the list is stale this returns ``None``, so the caller goes through :meth:`get`, which reads the list
+        again and stops serving a title that is no longer ready (deleted, or being deleted).
+        """
         if title == self._default_title:
             return self._default
+        if self._stale():
+            return None
         with self._lock:
             provider = self._providers.get(title)
             if provider is not None:
@@ -79,6 +85,10 @@ class TitleProviders:
         if title not in self._ready():
             shown = title[:60]
             raise HTTPException(404, f"unknown title {shown!r}: no ready title of that name (see 'mlops title list')")
+        with self._lock:
+            if title in self._providers:  # made before, still ready
+                self._providers.move_to_end(title)
+                return self._providers[title]
         made = self._build(title)
         refresh = getattr(made, "refresh", None)
         if callable(refresh):
@@ -105,12 +115,21 @@ class TitleProviders:
         for provider in providers:
             provider.stop()
 
+    def _stale(self) -> bool:
+        return time.monotonic() - self._known_at > self._cache_seconds
+
     def _ready(self) -> set[str]:
-        if time.monotonic() - self._known_at > self._cache_seconds:
+        if self._stale():
             try:
                 self._known, self._known_at = set(self._ready_titles()), time.monotonic()
             except Exception as error:  # noqa: BLE001 - S3 down: keep serving the titles known so far
                 logger.warning("cannot read the title registry, using the last list: %s", error)
+                return self._known
+            with self._lock:
+                gone = [title for title in self._providers if title not in self._known]
+                dropped = [self._providers.pop(title) for title in gone]
+            for provider in dropped:  # a deleted title is not served from its last loaded model
+                provider.stop()
         return self._known
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from title_helpers import FakeMage, fake_services
@@ -98,3 +99,51 @@ def test_triggers_exist_for_every_pipeline_taking_game_title() -> None:
     ensure_triggers(mage, "alpha")
     assert set(mage.triggers) == {p for p, names in PIPELINE_VARIABLES.items() if "game_title" in names}
     assert "0 created, " in ensure_triggers(mage, "alpha")
+
+
+def test_triggers_are_not_created_before_mage_has_synced_the_default_ones() -> None:
+    class UnsyncedMage(FakeMage):
+        def list_triggers(self, pipeline: str) -> list[dict[str, Any]]:
+            return self.triggers.get(pipeline, [])  # a just-started Mage: triggers.yaml not in its DB yet
+
+    mage = UnsyncedMage()
+    with pytest.raises(MLOpsError, match=r"Mage lists none of .* triggers from its triggers.yaml.*rerun"):
+        ensure_triggers(mage, "alpha", wait_seconds=0)
+    assert mage.created_names() == set()
+
+
+class DroppingMage:
+    """A Mage client whose first run of the title's trigger is accepted but never started (Mage drops it)."""
+
+    def __init__(self) -> None:
+        self.started: list[dict[str, Any]] = []
+        self.cancelled: list[int] = []
+
+    def find_trigger(self, pipeline: str, name: str) -> dict[str, Any]:
+        return {"id": 7, "token": "t", "name": name}
+
+    def start_run(self, trigger: dict[str, Any], variables: dict[str, Any]) -> int:
+        self.started.append({"trigger": trigger["name"], **variables})
+        return len(self.started)
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        if run_id == 1:
+            return {"status": "running", "block_runs": [{"status": "initial"}]}
+        return {"status": "completed", "block_runs": [{"status": "completed"}]}
+
+    def cancel_run(self, run_id: int) -> None:
+        self.cancelled.append(run_id)
+
+    def run_url(self, pipeline: str, run_id: int) -> str:
+        return f"http://mage.test/pipelines/{pipeline}/runs/{run_id}"
+
+
+def test_a_dropped_mage_run_of_a_title_is_cancelled_and_started_once_more(settings: Settings) -> None:
+    from machine_learning.titles.create import mage_runner, title_settings
+
+    mage, recorded, lines = DroppingMage(), [], []
+    run = mage_runner(lambda: mage, timeout=30, on_progress=lines.append, not_started_after=0)
+    assert run(title_settings(settings, "alpha"), "training", {}, recorded.append) == "2"
+    assert mage.cancelled == [1] and recorded == ["1", "2"]  # the record follows the run that did the work
+    assert mage.started == [{"trigger": "alpha-training-api", "game_title": "alpha"}] * 2
+    assert any("cancelled it and started it again" in line for line in lines)

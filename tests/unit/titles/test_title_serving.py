@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
 from machine_learning.serving.app import create_app
@@ -101,3 +102,22 @@ def test_providers_are_bounded_and_stopped(client: TestClient, built: dict[str, 
     client.get("/titles/alpha/model-version", headers=AUTH)
     client.get("/titles/beta/model-version", headers=AUTH)  # limit 1: alpha is evicted
     assert built["alpha"].started and built["alpha"].stopped and not built["beta"].stopped
+
+
+def test_a_title_that_is_no_longer_ready_stops_being_served(models: dict[str, ServingModel]) -> None:
+    ready = {"alpha"}
+    built: dict[str, TitleProvider] = {}
+
+    def build(title: str) -> TitleProvider:
+        built[title] = TitleProvider(models[title])
+        return built[title]
+
+    default = TitleProvider(models["unit-test"])
+    providers = TitleProviders("unit-test", default, lambda: set(ready), build, limit=4, cache_seconds=0)
+    assert providers.get("alpha") is built["alpha"]
+    assert providers.get("alpha") is built["alpha"]  # kept while ready: not made twice
+    ready.clear()  # deleted
+    with pytest.raises(HTTPException) as refused:
+        providers.get("alpha")
+    assert refused.value.status_code == 404 and built["alpha"].stopped
+    assert providers.served() == []
