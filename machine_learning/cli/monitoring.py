@@ -27,11 +27,18 @@ def _monitor(args: argparse.Namespace, settings: Settings) -> None:
 
 def _decision(args: argparse.Namespace, settings: Settings) -> None:
     from machine_learning.inference.batch import as_day
-    from machine_learning.monitoring.decision import RETRAINING_PIPELINE, decision_key, describe_record
+    from machine_learning.monitoring.decision import (
+        RETRAINING_PIPELINE,
+        decision_key,
+        describe_record,
+        last_checked_day,
+    )
     from machine_learning.orchestration import MageClient, wait_for_run
     from machine_learning.services import connect
 
-    record = connect(settings).store.read_json(decision_key(settings, as_day(args.date)))
+    store = connect(settings).store
+    day = as_day(args.date) if args.date else last_checked_day(store, settings)
+    record = store.read_json(decision_key(settings, day))
     # Under --json, stdout is the record alone (pure JSON for jq and scripts); the rest goes to stderr.
     say = functools.partial(print, file=sys.stderr) if args.json else print
     if args.json:
@@ -46,10 +53,13 @@ def _decision(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _live_quality(args: argparse.Namespace, settings: Settings) -> None:
+    from machine_learning.monitoring.decision import last_checked_day
     from machine_learning.monitoring.quality import describe_live_quality
     from machine_learning.services import connect
 
-    print("\n".join(describe_live_quality(connect(settings).store, settings, args.date, args.days)))
+    store = connect(settings).store
+    day = args.date or last_checked_day(store, settings)
+    print("\n".join(describe_live_quality(store, settings, day, args.days)))
 
 
 def _init_workspace(args: argparse.Namespace, settings: Settings) -> None:
@@ -66,13 +76,13 @@ def add_commands(commands: Any) -> None:
     monitor.add_argument("--no-trigger", action="store_true", help="fail instead of starting retraining in Mage")
     monitor.set_defaults(command=_monitor)
     decision = commands.add_parser("decision", help="show a night's retraining decision")
-    decision.add_argument("--date", required=True, help="YYYY-MM-DD")
+    decision.add_argument("--date", help="YYYY-MM-DD (default: the latest night monitoring checked)")
     decision.add_argument("--wait", action="store_true", help="wait for the retraining run it started")
     decision.add_argument("--json", action="store_true", help="print the full record as JSON (only JSON on stdout)")
     decision.add_argument("--timeout", type=positive_number, default=900.0, help="seconds to wait (default 900)")
     decision.set_defaults(command=_decision)
     live = commands.add_parser("live-quality", help="accuracy of served (and shadow) predictions per labelled day")
-    live.add_argument("--date", required=True, help="last day, YYYY-MM-DD")
+    live.add_argument("--date", help="last day, YYYY-MM-DD (default: the latest night monitoring checked)")
     live.add_argument("--days", type=int, default=7, help="days ending on --date (default 7)")
     live.set_defaults(command=_live_quality)
     commands.add_parser(

@@ -113,6 +113,19 @@ def load_state(store: ObjectStore, settings: Settings) -> MonitoringState:
     return MonitoringState(**{k: v for k, v in payload.items() if k in known})
 
 
+def last_checked_day(store: ObjectStore, settings: Settings) -> str:
+    """Return the latest night monitoring checked (the default day of ``mlops decision`` and ``live-quality``).
+
+    Raises:
+        NotFoundError: performance_monitoring has not run for this title yet.
+
+    """
+    last = load_state(store, settings).last_checked
+    if not last:
+        raise NotFoundError(f"no monitoring decision for {settings.game_title} yet: performance_monitoring has not run")
+    return str(last)
+
+
 def retraining_trigger_key(settings: Settings, day: str) -> str:
     """Return the idempotency key of the retraining a night triggers (one per title and night)."""
     return f"{settings.game_title}:{day}:retraining"

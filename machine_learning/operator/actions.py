@@ -151,10 +151,10 @@ def decide_approval(
 
 def read_decision(settings: Settings, services: OperatorServices, day: str | None) -> dict[str, Any]:
     """Return a night's monitoring decision, the latest by default (as ``mlops decision --json``)."""
-    from machine_learning.monitoring.decision import decision_key, describe_record
+    from machine_learning.monitoring.decision import decision_key, describe_record, last_checked_day
 
     store = services.connect().store
-    night = day or _last_checked(settings, store)
+    night = day or last_checked_day(store, settings)
     record = dict(store.read_json(decision_key(settings, night)))
     return {**record, "summary": describe_record(record)}
 
@@ -162,10 +162,11 @@ def read_decision(settings: Settings, services: OperatorServices, day: str | Non
 def read_live_quality(settings: Settings, services: OperatorServices, day: str | None, days: int) -> dict[str, Any]:
     """Live accuracy per labelled day, production and shadow (as ``mlops live-quality``)."""
     from machine_learning.monitoring.data import window_days
+    from machine_learning.monitoring.decision import last_checked_day
     from machine_learning.monitoring.quality import load_live_predictions, summarise_live
 
     store = services.connect().store
-    night = day or _last_checked(settings, store)
+    night = day or last_checked_day(store, settings)
     rows = summarise_live(load_live_predictions(store, settings, window_days(night, days)))
     return {"title": settings.game_title, "day": night, "days": days, "rows": [q.to_dict() for q in rows]}
 
@@ -220,12 +221,3 @@ def relay_failure(settings: Settings, services: OperatorServices, payload: Any) 
     alert = alert_for_failed_run(settings.game_title, message)
     submit_alert(services.connect().store, settings, alert)
     return alert.key
-
-
-def _last_checked(settings: Settings, store: Any) -> str:
-    from machine_learning.monitoring.decision import load_state
-
-    last = load_state(store, settings).last_checked
-    if not last:
-        raise NotFoundError(f"no monitoring decision for {settings.game_title} yet: performance_monitoring has not run")
-    return str(last)

@@ -9,7 +9,7 @@ import pytest
 from unit_helpers import FakeS3
 
 from machine_learning.cli import main
-from machine_learning.monitoring.decision import decision_key
+from machine_learning.monitoring.decision import decision_key, state_key
 from machine_learning.settings import _ENV_NAMES, load_settings
 from machine_learning.storage import ObjectStore
 
@@ -90,10 +90,12 @@ def test_run_pipeline_refuses_variables_that_are_not_a_json_object(variables, me
     assert message in capsys.readouterr().err
 
 
-def _store_with_decision(monkeypatch, record: dict) -> None:
+def _store_with_decision(monkeypatch, record: dict, last_checked: str | None = None) -> None:
     settings = load_settings()
     store = ObjectStore(client=FakeS3(), bucket=settings.s3_bucket)
     store.write_json(decision_key(settings, "2026-11-23"), record)
+    if last_checked:
+        store.write_json(state_key(settings), {"last_checked": last_checked})
     monkeypatch.setattr("machine_learning.services.connect", lambda _: SimpleNamespace(store=store, mlflow=None))
 
 
@@ -123,6 +125,23 @@ def test_decision_without_json_prints_the_summary(monkeypatch, capsys):
 
     out = capsys.readouterr().out
     assert "retraining run 17 started" in out and not out.lstrip().startswith("{")
+
+
+def test_decision_without_a_date_shows_the_latest_night(monkeypatch, capsys):
+    _store_with_decision(monkeypatch, RECORD, last_checked="2026-11-23")
+
+    assert main(["decision", "--json"]) == 0
+
+    assert json.loads(capsys.readouterr().out) == RECORD
+
+
+def test_decision_without_a_date_before_any_night_says_so_in_one_line(monkeypatch, capsys):
+    _store_with_decision(monkeypatch, RECORD)
+
+    assert main(["decision"]) == 1
+
+    err = capsys.readouterr().err.strip()
+    assert "performance_monitoring has not run" in err and "\n" not in err
 
 
 def test_monitor_no_trigger_on_a_drifted_day_lists_what_drifted(monkeypatch, capsys):
