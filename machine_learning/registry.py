@@ -15,10 +15,10 @@ from mlflow.exceptions import MlflowException
 from machine_learning.errors import NotFoundError, QualityGateError
 from machine_learning.rollout.policy import PRODUCTION_STATE, REGISTERED, ROLLED_BACK, STATE_TAG
 from machine_learning.settings import Settings
-from machine_learning.training.train import TrainingResult
 
 if TYPE_CHECKING:
     from machine_learning.rollout.audit import AuditLog
+    from machine_learning.training.train import TrainingResult  # scikit-learn: only for the annotation
 
 CANDIDATE = "candidate"
 PRODUCTION = "production"
