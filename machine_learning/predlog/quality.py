@@ -3,8 +3,8 @@
 When labels for a day are published (``<title>/labels/date=D/labels.parquet``, as the batch side reads them in
 :mod:`machine_learning.monitoring.quality`), the day's log is joined with them by ``PlayerID`` and day. A player
 asked about several times in a day counts once per variant and version (the last answer). The rows then have
-the batch side's shape, with the roles ``online-production`` and ``online-challenger``, so its functions
-summarise them (:func:`~machine_learning.monitoring.quality.summarise_live`, ``pool_live``, which also keeps
+the batch side's shape, with the roles ``online-production``, ``online-challenger`` and ``online-shadow`` (a
+shadow's answers for the same players as production's), so its functions summarise them (:func:`~machine_learning.monitoring.quality.summarise_live`, ``pool_live``, which also keeps
 each version to days after its ``trained_until``) and the figures are recorded the same way: one MLflow run in
 the title's monitoring experiment with ``live_<metric>_<role>_v<version>`` on the day's axis, and a JSON record
 in S3.
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 ROLE_PREFIX = "online-"
 PRODUCTION_ROLE, CHALLENGER_ROLE = f"{ROLE_PREFIX}production", f"{ROLE_PREFIX}challenger"
+SHADOW_ROLE = f"{ROLE_PREFIX}shadow"  # a shadow's answers, logged beside production's for the same players
 WITHDRAW, PROMOTE, KEEP, WAIT, NO_CHALLENGER = "withdraw", "promote", "keep", "wait", "no-challenger"
 _LOGGED = ["date", "logged_at", "variant", "model_version", ID_COLUMN, PREDICTED_COLUMN]
 _LIVE = ["date", "version", "role", ID_COLUMN, "predicted", "label"]
@@ -203,6 +204,7 @@ def evaluate_prediction_log(
     from machine_learning.monitoring.data import load_labels, window_days
     from machine_learning.registry import PRODUCTION, get_alias_version
     from machine_learning.rollout.approval import CHALLENGER
+    from machine_learning.rollout.canary import read_challenger_config
 
     window = window_days(day, days)
     live = join_with_labels(load_logged_predictions(services.store, settings, window),
@@ -213,7 +215,8 @@ def evaluate_prediction_log(
     if challenger is None:
         decision = OnlineDecision(NO_CHALLENGER, "no challenger is serving: production's live quality only", ours)
     else:
-        theirs = _pooled(live, challenger, CHALLENGER_ROLE)
+        shadow = read_challenger_config(challenger, settings).mode == "shadow"
+        theirs = _pooled(live, challenger, SHADOW_ROLE if shadow else CHALLENGER_ROLE)
         limits = RetreatLimits.from_settings(settings)
         decision = decide_online(ours, theirs, limits, settings.promotion_metric, settings.promotion_margin)
     outcome = apply_online_decision(services, settings, decision) if act else "not applied (--dry-run)"

@@ -41,6 +41,8 @@ class Exchange:
         request_body: The request as received (valid: only 200 answers are logged).
         response_body: The answer as sent.
         rows: How many predictions the answer holds.
+        players: Which of the request's players the answer is about, by position (``None``: all of them, in
+            order). A shadow answer covers only the challenger's players.
 
     """
 
@@ -51,6 +53,7 @@ class Exchange:
     request_body: bytes
     response_body: bytes
     rows: int
+    players: tuple[int, ...] | None = None
 
 
 def count_predictions(response_body: bytes) -> int:
@@ -79,6 +82,8 @@ def rows_from_exchanges(exchanges: list[Exchange]) -> pd.DataFrame:
     calls: list[tuple[str, str, datetime, float, int, str]] = []
     for exchange in exchanges:
         asked = msgspec.json.decode(exchange.request_body)["players"]
+        if exchange.players is not None:
+            asked = [asked[index] for index in exchange.players]
         answer = msgspec.json.decode(exchange.response_body)
         predictions = answer["predictions"]
         if len(asked) != len(predictions):  # cannot happen for a 200 answer; never misalign rows if it did
