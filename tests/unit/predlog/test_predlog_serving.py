@@ -111,3 +111,25 @@ def test_a_shadow_answer_is_logged_as_variant_shadow_beside_productions(model, m
     assert all(by_id[row.PlayerID]["Age"] == row.Age for row in shadowed.itertuples()), "each row is its player"
     probabilities = shadowed.filter(like="probability_").to_numpy()
     assert np.allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_with_s3_unreachable_players_are_answered_and_the_loss_is_reported_by_stats(model, monkeypatch):
+    def unreachable(key: str, data: bytes) -> None:
+        raise ConnectionError("Could not connect to the endpoint URL")
+
+    settings = Settings(game_title="unit-test", serving_token=TOKEN, prediction_log="on",
+                        prediction_log_batch_rows=1, prediction_log_max_rows=10)  # fmt: skip
+    monkeypatch.setattr(
+        "machine_learning.predlog.serving.build_prediction_log", lambda s: build_prediction_log(s, sink=unreachable)
+    )
+    with TestClient(create_app(settings, FakeProvider(model=model))) as client:
+        for seed in range(3):
+            assert (
+                client.post("/predict", json={"players": json_players(2, seed=seed)}, headers=AUTH).status_code == 200
+            )
+        deadline = time.monotonic() + 10
+        while (stats := client.get("/prediction-log/stats", headers=AUTH).json())["lost_rows"] < 6:
+            assert time.monotonic() < deadline, f"the loss was not reported: {stats}"
+            time.sleep(0.05)
+    assert stats["written_rows"] == 0 and stats["failed_rows"] == 6
+    assert "Could not connect" in stats["last_error"]
