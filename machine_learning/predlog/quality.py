@@ -19,7 +19,9 @@ and production's are disjoint groups split by a stable hash, so the two scores c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -302,7 +304,8 @@ def record_online_quality(services: Services, settings: Settings, result: Online
         for metric in ("accuracy", "f1_macro"):
             key = f"live_{metric}_{quality.role}_v{quality.version}"
             client.log_metric(run.info.run_id, key, getattr(quality, metric), step=step)
-    client.set_terminated(run.info.run_id)
+    with contextlib.redirect_stdout(sys.stderr):  # MLflow prints the run's link: keep stdout for --json
+        client.set_terminated(run.info.run_id)
     key = quality_key(settings, result.day)
     recorded = dataclasses.replace(result, record_uri=services.store.uri(key), mlflow_run_id=str(run.info.run_id))
     services.store.write_json(key, recorded.to_dict())

@@ -121,6 +121,8 @@ def test_online_answers_are_logged_joined_with_labels_and_judged_per_variant(
     monkeypatch.setenv("SERVING_TOKEN", server.token)
     code, out, err = run_cli(capsys, "prediction-log", "stats")
     assert code == 0, err
+    with capsys.disabled():  # the README shows this output
+        print(f"\n$ mlops prediction-log stats\n{out}")
     stats = json.loads(out)
     assert stats["enabled"] and stats["written_rows"] == len(log) and stats["lost_rows"] == 0
 
@@ -145,3 +147,9 @@ def test_online_answers_are_logged_joined_with_labels_and_judged_per_variant(
     assert run.data.tags["source"] == "prediction-log" and run.data.tags["action"] == decision["action"]
     assert f"live_accuracy_online-shadow_v{challenger}" in run.data.metrics
     assert f"live_accuracy_online-production_v{production}" in run.data.metrics
+
+    code, out, err = run_cli(capsys, "prediction-log", "quality", "--date", today, "--days", "1", "--dry-run")
+    assert code == 0, err
+    with capsys.disabled():
+        print(f"$ mlops prediction-log quality --date {today} --days 1 --dry-run\n{out}")
+    assert "online-shadow" in out and f"decision: {decision['action']}" in out
