@@ -14,20 +14,16 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
 
+from machine_learning.operator.schemas import LiveQualityResponse, LiveQualityRow
 from machine_learning.settings import Settings
 
 DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
-class OnlineQualityRow(BaseModel):
+class OnlineQualityRow(LiveQualityRow):
     """One variant's and version's accuracy on one labelled day, from the prediction log."""
 
-    day: str = Field(description="The labelled day.")
-    version: str = Field(description="The model version that answered.")
     role: str = Field(description="online-production, online-challenger (a canary) or online-shadow.")
-    rows: int = Field(description="Labelled players it answered that day (a player's last answer counts).")
-    accuracy: float = Field(description="Accuracy on them.")
-    f1_macro: float = Field(description="Macro-F1 on them.")
 
 
 class OnlineDecisionModel(BaseModel):
@@ -37,13 +33,10 @@ class OnlineDecisionModel(BaseModel):
     reason: str = Field(description="Why, with the figures and the limit.")
 
 
-class OnlineQualityResponse(BaseModel):
+class OnlineQualityResponse(LiveQualityResponse):
     """Live quality of the online answers per day, variant and version, and the decision on the challenger."""
 
-    title: str = Field(description="The game title.")
-    day: str = Field(description="The last day of the window.")
-    days: int = Field(description="Days in the window, ending on day.")
-    rows: list[OnlineQualityRow] = Field(description="One row per labelled day, variant and version.")
+    rows: list[OnlineQualityRow] = Field(description="One row per labelled day, variant and version.")  # type: ignore[assignment]
     decision: OnlineDecisionModel = Field(description="The decision the rules would take now (not applied).")
 
 
