@@ -89,7 +89,7 @@ def start_server(
     return wait_healthy(server, f"http://127.0.0.1:{port}/health")
 
 
-def wait_healthy(server: subprocess.Popen[bytes], url: str, seconds: float = 120) -> subprocess.Popen[bytes]:
+def wait_healthy(server: subprocess.Popen[bytes], url: str, seconds: float = 300) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
