@@ -21,7 +21,7 @@ from machine_learning.monitoring.data import labels_key
 from machine_learning.monitoring.nightly import monitoring_experiment
 from machine_learning.predlog.quality import quality_key
 from machine_learning.predlog.records import LOG_COLUMNS, PROBABILITY_COLUMNS, log_prefix
-from machine_learning.registry import register_candidate
+from machine_learning.registry import PRODUCTION, get_alias_version, register_candidate
 from machine_learning.rollout.audit import AuditLog
 from machine_learning.services import connect
 from machine_learning.settings import Settings, load_settings
@@ -129,6 +129,13 @@ def test_online_answers_are_logged_joined_with_labels_and_judged_per_variant(
     # Labels arrive: the log joined with them gives live quality per variant and the rule's decision.
     labels = pd.concat([canary, shadow])[[ID_COLUMN, LABEL_COLUMN]]
     services.store.write_parquet(labels_key(settings, today), labels)
+    code, out, err = run_cli(capsys, "prediction-log", "quality", "--date", today, "--days", "1", "--dry-run")
+    assert code == 0, err
+    with capsys.disabled():
+        print(f"$ mlops prediction-log quality --date {today} --days 1 --dry-run\n{out}")
+    assert "online-shadow" in out and "decision: " in out and "not applied" in out
+    assert get_alias_version(services.mlflow, settings, PRODUCTION).version == production, "a dry run changes nothing"
+
     code, out, err = run_cli(capsys, "prediction-log", "quality", "--date", today, "--days", "1", "--json")
     assert code == 0, err
     result = json.loads(out)
@@ -147,9 +154,5 @@ def test_online_answers_are_logged_joined_with_labels_and_judged_per_variant(
     assert run.data.tags["source"] == "prediction-log" and run.data.tags["action"] == decision["action"]
     assert f"live_accuracy_online-shadow_v{challenger}" in run.data.metrics
     assert f"live_accuracy_online-production_v{production}" in run.data.metrics
-
-    code, out, err = run_cli(capsys, "prediction-log", "quality", "--date", today, "--days", "1", "--dry-run")
-    assert code == 0, err
-    with capsys.disabled():
-        print(f"$ mlops prediction-log quality --date {today} --days 1 --dry-run\n{out}")
-    assert "online-shadow" in out and f"decision: {decision['action']}" in out
+    if decision["action"] == "promote":  # the shadow was better on live labels by the margin
+        assert get_alias_version(services.mlflow, settings, PRODUCTION).version == challenger
