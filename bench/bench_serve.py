@@ -8,7 +8,10 @@ worker) on the same saved model, sent the same players as `dataframe_split`. `--
 serving code of a git revision (e.g. `main`) on the same model, for "no worse than before" in the same run.
 Requests of 1 to 10,000 players alternate between the servers; then one player per request at a fixed rate.
 The load generator is open-loop: requests leave at a fixed rate whatever the answers do, and latency is
-counted from the time a request was due, so a stalled server cannot hide its backlog.
+counted from the time a request was due, so a stalled server cannot hide its backlog. The load runs twice side
+by side, with the prediction log off and on (``PREDICTION_LOG``, default bounds; the log writes to an S3 server
+started here with scripts/stack.py), in alternating rounds, and prints the ratio of the two (target: p99 with the
+log on within 10 % of off).
 
 A benchmark prints figures; it asserts nothing. Run with `make bench-serve`.
 """
@@ -65,15 +68,19 @@ def cache_trained_model(cache: Path) -> list[dict[str, object]]:
     return [{key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()} for row in records]
 
 
-def start_server(port: int, token: str, cache: Path, code: Path | None = None) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, token: str, cache: Path, code: Path | None = None, extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "PREDICTION_LOG": "off",
         "GAME_TITLE": TITLE,
         "SERVING_PORT": str(port),
         "SERVING_TOKEN": token,
         "MODEL_CACHE_DIR": str(cache),
         "SERVING_MAX_BODY_BYTES": "4000000",  # 10,000 players take ~3.3 MB of JSON
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",  # nobody listens: the cache serves
+        **(extra or {}),
     }
     if code is not None:  # an older revision's package first on the path
         env["PYTHONPATH"] = str(code)
@@ -82,7 +89,7 @@ def start_server(port: int, token: str, cache: Path, code: Path | None = None) -
     return wait_healthy(server, f"http://127.0.0.1:{port}/health")
 
 
-def wait_healthy(server: subprocess.Popen[bytes], url: str, seconds: float = 120) -> subprocess.Popen[bytes]:
+def wait_healthy(server: subprocess.Popen[bytes], url: str, seconds: float = 300) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -109,6 +116,25 @@ def start_mlflow_server(port: int, model_dir: Path) -> subprocess.Popen[bytes]:
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
     return wait_healthy(server, f"http://127.0.0.1:{port}/ping")
+
+
+def stack_command(state: Path, *action: str) -> subprocess.CompletedProcess[str]:
+    """Run scripts/stack.py for an S3 server of this benchmark's own (moto, a free port, state in ``state``)."""
+    env = {**os.environ, "LOCAL_STATE_DIR": str(state), "S3_SERVER": "moto", "S3_PORT": str(free_port()),
+           "S3_BUCKET": "bench-serve"}  # fmt: skip
+    command = [sys.executable, str(ROOT / "scripts" / "stack.py"), *action, "--components", "s3"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+def start_s3(state: Path) -> dict[str, str]:
+    """Start the S3 server the prediction log writes to; return the serving settings that point at it."""
+    started = stack_command(state, "up")
+    if started.returncode != 0:
+        raise SystemExit(f"S3 server did not start: {(started.stdout + started.stderr)[-2000:]}")
+    printed = stack_command(state, "env").stdout
+    stack = dict(line[len("export ") :].split("=", 1) for line in printed.splitlines() if line.startswith("export "))
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "S3_BUCKET")
+    return {name: stack[name] for name in names if name in stack}
 
 
 def checkout_revision(revision: str, folder: Path) -> Path:
@@ -187,10 +213,16 @@ async def fixed_rate_load(port: int, token: str, bodies: list[bytes], rate: floa
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
     await client.close()
-    ordered = sorted(latencies)
+    return {"requests": count, "elapsed": elapsed, "errors": errors, "latencies": latencies}
+
+
+def summarise_load(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pool the latencies of one server's rounds into the printed figures (ms)."""
+    ordered = sorted(latency for run in runs for latency in run["latencies"])
+    errors: Counter[str] = sum((run["errors"] for run in runs), Counter())
     return {
-        "requests": count,
-        "achieved_rate": count / elapsed,
+        "requests": sum(run["requests"] for run in runs),
+        "achieved_rate": sum(run["requests"] for run in runs) / sum(run["elapsed"] for run in runs),
         "errors": sum(errors.values()),
         "error_kinds": dict(errors),
         **{f"p{q}": ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] * 1e3 for q in (50, 90, 99)},
@@ -289,10 +321,20 @@ def print_ratios(medians: dict[int, dict[str, float]]) -> None:
         print(f"  {size:>6} players per request: " + ", ".join(parts))
 
 
-def run_load(name: str, port: int, token: str, bodies: list[bytes], rate: float, seconds: float) -> dict[str, Any]:
-    result = asyncio.run(fixed_rate_load(port, token, bodies, rate, seconds))
+def run_loads(
+    ports: dict[str, int], token: str, bodies: list[bytes], rate: float, seconds: float, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Load each server in turn, ``rounds`` times, so a change in the machine's load hits all of them alike."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ports}
+    for _ in range(rounds):
+        for name, port in ports.items():
+            runs[name].append(asyncio.run(fixed_rate_load(port, token, bodies, rate, seconds / rounds)))
+    return {name: print_load_result(name, summarise_load(done)) for name, done in runs.items()}
+
+
+def print_load_result(name: str, result: dict[str, Any]) -> dict[str, Any]:
     print(
-        f"  {name:<7} requests {result['requests']:.0f} at {result['achieved_rate']:.1f}/s, "
+        f"  {name:<8} requests {result['requests']:.0f} at {result['achieved_rate']:.1f}/s, "
         f"errors {result['errors']:.0f} {result['error_kinds'] or ''}; "
         f"latency ms: p50 {result['p50']:.2f}  p90 {result['p90']:.2f}  p99 {result['p99']:.2f}  "
         f"max {result['max']:.2f}",
@@ -339,15 +381,29 @@ def print_request_split(players: list[dict[str, object]], version_dir: Path, siz
         print(f"  {size:>6} players: {parts}  sum {sum(split.values()):6.2f}")
 
 
-def print_targets(medians: dict[int, dict[str, float]], loads: dict[str, dict[str, Any]]) -> None:
-    ours = loads["ours"]
-    checks = [
+def print_log_stats(url: str, token: str) -> None:
+    """Print what the logging server's prediction log wrote and lost during the load."""
+    stats = httpx.get(f"{url}/prediction-log/stats", headers={"X-API-Token": token}, timeout=10).json()
+    print(
+        f"  prediction log: {stats['written_rows']} predictions written in {stats['written_files']} files, "
+        f"{stats['queued_rows']} waiting, {stats['lost_rows']} lost"
+    )
+
+
+def print_targets(medians: dict[int, dict[str, float]] | None, loads: dict[str, dict[str, Any]]) -> None:
+    ours, logged = loads["ours"], loads["ours+log"]
+    checks = [] if medians is None else [
         (f"1,000 players >= 5x faster than MLflow ({medians[1000]['MLflow'] / medians[1000]['ours']:.1f}x)",
          medians[1000]["MLflow"] >= 5 * medians[1000]["ours"]),
         (f"10,000 players >= 5x faster than MLflow ({medians[10_000]['MLflow'] / medians[10_000]['ours']:.1f}x)",
          medians[10_000]["MLflow"] >= 5 * medians[10_000]["ours"]),
+    ]  # fmt: skip
+    checks += [
         (f"one player p50 <= 1 ms ({ours['p50']:.2f})", ours["p50"] <= 1.0),
         (f"one player p99 <= 5 ms ({ours['p99']:.2f})", ours["p99"] <= 5.0),
+        (f"prediction log on: p99 within 10 % of off ({logged['p99']:.2f} vs {ours['p99']:.2f} ms, "
+         f"{logged['p99'] / ours['p99']:.2f}x; p50 {logged['p50'] / ours['p50']:.2f}x)",
+         logged["p99"] <= 1.10 * ours["p99"]),
     ]  # fmt: skip
     if "before" in loads:
         before = loads["before"]
@@ -364,10 +420,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds of the load per server")
     parser.add_argument("--before", help="also run the serving code of this git revision (e.g. main)")
+    parser.add_argument("--load-only", action="store_true", help="only the fixed-rate load (no MLflow, no sizes)")
     args = parser.parse_args()
     token = secrets.token_urlsafe(24)
-    ports = {name: free_port() for name in ("ours", "before", "MLflow")}
+    ports = {name: free_port() for name in ("ours", "ours+log", "before", "MLflow")}
     servers: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
         print("training the model on the shipped dataset ...", flush=True)
@@ -377,28 +435,41 @@ def main() -> None:
             servers.append(start_server(ports["ours"], token, Path(folder)))
             targets = [our_target("ours", f"http://127.0.0.1:{ports['ours']}", token)]
             kind = httpx.get(f"{targets[0].url}/model-version", headers=targets[0].headers).json()["predictor"]
+            s3 = start_s3(Path(folder) / "s3")
+            logged = {"PREDICTION_LOG": "on", **s3}  # the default bounds: a file per 5,000 rows or 30 s
+            servers.append(start_server(ports["ours+log"], token, Path(folder), extra=logged))
+            loaded = ["ours", "ours+log"]
             if args.before:
                 code = checkout_revision(args.before, Path(folder) / "before")
                 servers.append(start_server(ports["before"], token, Path(folder), code=code))
                 targets.append(our_target("before", f"http://127.0.0.1:{ports['before']}", token))
-            servers.append(start_mlflow_server(ports["MLflow"], model_dir))
-            targets.append(mlflow_target(f"http://127.0.0.1:{ports['MLflow']}"))
-            print(f"servers: {', '.join(t.name for t in targets)}; ours scores with the {kind} predictor", flush=True)
-            medians = size_sweep(targets, players, [1, 10, 100, 1000, 10_000])
-            print_ratios(medians)
-            print_request_split(players, model_dir, (1000, 10_000))
+                loaded.append("before")
+            medians = None
+            if not args.load_only:
+                servers.append(start_mlflow_server(ports["MLflow"], model_dir))
+                targets.append(mlflow_target(f"http://127.0.0.1:{ports['MLflow']}"))
+                print(f"servers: {', '.join(t.name for t in targets)}; ours scores with the {kind} predictor")
+                medians = size_sweep(targets, players, [1, 10, 100, 1000, 10_000])
+                print_ratios(medians)
+                print_request_split(players, model_dir, (1000, 10_000))
             bodies = [json.dumps({"players": [player]}).encode() for player in players[:5000]]
-            print(f"\nload: one player per request, {args.rate:.0f} req/s for {args.seconds:.0f} s, one server worker")
-            loads = {"ours": run_load("ours", ports["ours"], token, bodies, args.rate, args.seconds)}
-            if args.before:
-                loads["before"] = run_load("before", ports["before"], token, bodies, args.rate, args.seconds)
+            print(f"\nload: one player per request, {args.rate:.0f} req/s for {args.seconds:.0f} s per server in "
+                  f"{args.rounds} alternating rounds, one server worker; load average {os.getloadavg()[0]:.2f}",
+                  flush=True)  # fmt: skip
+            chosen = {name: ports[name] for name in loaded}
+            loads = run_loads(chosen, token, bodies, args.rate, args.seconds, args.rounds)
+            print_log_stats(f"http://127.0.0.1:{ports['ours+log']}", token)
+            print(f"  load average after the load: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             print_targets(medians, loads)
-            compare_with_mage(loads["ours"]["p50"])
+            if not args.load_only:
+                compare_with_mage(loads["ours"]["p50"])
             print_load()
         finally:
             for server in servers:
                 server.terminate()
                 server.wait(timeout=20)
+            if (Path(folder) / "s3").exists():
+                stack_command(Path(folder) / "s3", "down")
 
 
 if __name__ == "__main__":

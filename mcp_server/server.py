@@ -114,6 +114,15 @@ def build_server(api: OperatorClient, token: str | None) -> MCPServer:
         return dict(call(ctx, "GET", "/live-quality", {"day": day, "days": days}))
 
     @server.tool()
+    def get_online_quality(ctx: Context, day: str | None = None, days: int = 7) -> dict[str, Any]:
+        """Show the accuracy of what serving answered players online, per day, variant and version.
+
+        From the prediction log joined with labels: production, a canary challenger and a shadow, with the
+        decision the rules would take on the challenger (not applied). The window is days long, ending on day.
+        """
+        return dict(call(ctx, "GET", "/prediction-log/quality", {"day": day, "days": days}))
+
+    @server.tool()
     def cleanup_resources(
         ctx: Context, environment: str, dry_run: bool = True, confirm_environment: str | None = None
     ) -> dict[str, Any]:

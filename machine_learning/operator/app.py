@@ -135,6 +135,9 @@ def create_app(settings: Settings, services: OperatorServices | None = None) -> 
     approver = [Depends(require(Permission.APPROVE)), Depends(title_of)]
     _add_routes(app, settings, deps, reader, actor, approver)
     add_title_operations(app, settings, deps, require(Permission.READ), require(Permission.OPERATE))
+    from machine_learning.predlog.operator import add_online_quality_operation
+
+    add_online_quality_operation(app, settings, deps, reader)  # GET /prediction-log/quality
     _add_relay(app, settings, deps)
     app.add_exception_handler(MLOpsError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]

@@ -3,11 +3,11 @@
 When labels for a day are published (``<title>/labels/date=D/labels.parquet``, as the batch side reads them in
 :mod:`machine_learning.monitoring.quality`), the day's log is joined with them by ``PlayerID`` and day. A player
 asked about several times in a day counts once per variant and version (the last answer). The rows then have
-the batch side's shape, with the roles ``online-production`` and ``online-challenger``, so its functions
-summarise them (:func:`~machine_learning.monitoring.quality.summarise_live`, ``pool_live``, which also keeps
-each version to days after its ``trained_until``) and the figures are recorded the same way: one MLflow run in
-the title's monitoring experiment with ``live_<metric>_<role>_v<version>`` on the day's axis, and a JSON record
-in S3.
+the batch side's shape, with the roles ``online-production``, ``online-challenger`` and ``online-shadow`` (a
+shadow's answers, for some of production's players), so its functions summarise them
+(:func:`~machine_learning.monitoring.quality.summarise_live`, ``pool_live``, which also keeps each version to
+days after its ``trained_until``) and the figures are recorded the same way: one MLflow run in the title's
+monitoring experiment with ``live_<metric>_<role>_v<version>`` on the day's axis, and a JSON record in S3.
 
 The decision reuses the existing pure rules. :func:`~machine_learning.rollout.retreat.should_withdraw` withdraws
 a challenger whose live accuracy is lower than production's by more than ``CANARY_QUALITY_TOLERANCE`` once both
@@ -19,7 +19,9 @@ and production's are disjoint groups split by a stable hash, so the two scores c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +40,9 @@ if TYPE_CHECKING:
 
 ROLE_PREFIX = "online-"
 PRODUCTION_ROLE, CHALLENGER_ROLE = f"{ROLE_PREFIX}production", f"{ROLE_PREFIX}challenger"
+SHADOW_ROLE = f"{ROLE_PREFIX}shadow"  # a shadow's answers, logged beside production's for the same players
 WITHDRAW, PROMOTE, KEEP, WAIT, NO_CHALLENGER = "withdraw", "promote", "keep", "wait", "no-challenger"
+ASSESSED = "assessed only: nothing withdrawn, promoted or recorded"
 _LOGGED = ["date", "logged_at", "variant", "model_version", ID_COLUMN, PREDICTED_COLUMN]
 _LIVE = ["date", "version", "role", ID_COLUMN, "predicted", "label"]
 
@@ -200,9 +204,28 @@ def evaluate_prediction_log(
         The figures, the decision and its outcome.
 
     """
+    result = assess_prediction_log(services, settings, day, days)
+    outcome = apply_online_decision(services, settings, result.decision) if act else "not applied (--dry-run)"
+    return record_online_quality(services, settings, dataclasses.replace(result, outcome=outcome))
+
+
+def assess_prediction_log(services: Services, settings: Settings, day: str, days: int) -> OnlineQualityResult:
+    """Join the log of the days up to ``day`` with their labels and decide on the challenger; change nothing.
+
+    Args:
+        services: S3 store and MLflow client (read only).
+        settings: Title, limits, promotion metric and margin.
+        day: The last day, ``YYYY-MM-DD``.
+        days: How many days ending on ``day``.
+
+    Returns:
+        The figures and the decision, outcome ``assessed only``, recorded nowhere.
+
+    """
     from machine_learning.monitoring.data import load_labels, window_days
     from machine_learning.registry import PRODUCTION, get_alias_version
     from machine_learning.rollout.approval import CHALLENGER
+    from machine_learning.rollout.canary import read_challenger_config
 
     window = window_days(day, days)
     live = join_with_labels(load_logged_predictions(services.store, settings, window),
@@ -213,12 +236,11 @@ def evaluate_prediction_log(
     if challenger is None:
         decision = OnlineDecision(NO_CHALLENGER, "no challenger is serving: production's live quality only", ours)
     else:
-        theirs = _pooled(live, challenger, CHALLENGER_ROLE)
+        shadow = read_challenger_config(challenger, settings).mode == "shadow"
+        theirs = _pooled(live, challenger, SHADOW_ROLE if shadow else CHALLENGER_ROLE)
         limits = RetreatLimits.from_settings(settings)
         decision = decide_online(ours, theirs, limits, settings.promotion_metric, settings.promotion_margin)
-    outcome = apply_online_decision(services, settings, decision) if act else "not applied (--dry-run)"
-    result = OnlineQualityResult(day, summarise_live(live), decision, outcome)
-    return record_online_quality(services, settings, result)
+    return OnlineQualityResult(day, summarise_live(live), decision, ASSESSED)
 
 
 def _pooled(live: pd.DataFrame, version: VersionInfo | None, role: str) -> LiveQuality | None:
@@ -282,7 +304,8 @@ def record_online_quality(services: Services, settings: Settings, result: Online
         for metric in ("accuracy", "f1_macro"):
             key = f"live_{metric}_{quality.role}_v{quality.version}"
             client.log_metric(run.info.run_id, key, getattr(quality, metric), step=step)
-    client.set_terminated(run.info.run_id)
+    with contextlib.redirect_stdout(sys.stderr):  # MLflow prints the run's link: keep stdout for --json
+        client.set_terminated(run.info.run_id)
     key = quality_key(settings, result.day)
     recorded = dataclasses.replace(result, record_uri=services.store.uri(key), mlflow_run_id=str(run.info.run_id))
     services.store.write_json(key, recorded.to_dict())

@@ -5,6 +5,11 @@ chunks): for a ``POST .../predict`` answered with 200 it hands the raw request a
 call's id, time and latency. Any other answer (401, 413, 415, 422, 503) is never logged. The answer carries
 the call's id as ``X-Request-ID`` (the client's own, when it sent one), so a player's complaint can be found in
 the log.
+
+In shadow mode the challenger scores its players after the answer went out (:mod:`machine_learning.rollout.router`);
+:class:`ShadowCapture` logs those answers too, as variant ``shadow`` with the call's id, so the shadow's live
+quality can be measured from the log. The call being answered reaches it through a context variable set by the
+middleware (the shadow runs in the same request's context, in a worker thread).
 """
 
 from __future__ import annotations
@@ -15,18 +20,39 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from fastapi import Depends, FastAPI
 
 from machine_learning.predlog.records import Exchange, count_predictions, title_of_path
 from machine_learning.predlog.writer import PredictionLog
 from machine_learning.settings import Settings
 
+if TYPE_CHECKING:
+    from machine_learning.rollout.router import Rollout
+    from machine_learning.serving.bulk import DecodedRequest
+    from machine_learning.serving.provider import ServingModel
+
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class Call:
+    """The ``/predict`` call being answered: what a shadow answer needs to be logged beside production's."""
+
+    title: str
+    request_id: str
+    received_at: float
+    request: list[bytes]  # the body's chunks, complete once the route has read it
+
+
+_CALL: ContextVar[Call | None] = ContextVar("prediction_log_call", default=None)
 
 
 class CaptureMiddleware:
@@ -53,6 +79,7 @@ class CaptureMiddleware:
         request: list[bytes] = []
         answer: list[bytes] = []
         status = 0
+        _CALL.set(Call(title_of_path(scope["path"], self.title), request_id, received_at, request))
 
         async def receiving() -> Any:
             message = await receive()
@@ -87,6 +114,38 @@ class CaptureMiddleware:
             self.log.offer(Exchange(title, request_id, received_at, latency_ms, b"".join(request), body, rows))
 
 
+class ShadowCapture:
+    """Logs the challenger's shadow answers as variant ``shadow`` (the rollout's ``shadow_listener``).
+
+    Args:
+        log: The prediction log.
+
+    """
+
+    def __init__(self, log: PredictionLog) -> None:
+        self.log = log
+
+    def __call__(
+        self, challenger: ServingModel, request: DecodedRequest, rows: list[int], probabilities: np.ndarray,
+        seconds: float,
+    ) -> None:  # fmt: skip
+        """Queue the shadow's answer for its players of the call being answered (outside a call: nothing)."""
+        from machine_learning.rollout.router import SHADOW_VARIANT
+        from machine_learning.serving.bulk import encode_predictions
+
+        call = _CALL.get()
+        if call is None or not rows:
+            return
+        player_ids = np.asarray(request.player_ids)[rows]
+        body = encode_predictions(
+            challenger.name, challenger.version, challenger.predictor.classes, player_ids, probabilities,
+            variants=[SHADOW_VARIANT] * len(rows), versions=[challenger.version] * len(rows),
+        )  # fmt: skip
+        exchange = Exchange(call.title, call.request_id, call.received_at, seconds * 1000.0, b"".join(call.request),
+                            body, len(rows), tuple(rows))  # fmt: skip
+        self.log.offer(exchange)
+
+
 def build_prediction_log(settings: Settings, sink: Any | None = None) -> PredictionLog:
     """Build the log that writes to the title's bucket (no connection is made here).
 
@@ -111,8 +170,9 @@ def build_prediction_log(settings: Settings, sink: Any | None = None) -> Predict
 
 
 def add_prediction_log(
-    app: FastAPI, settings: Settings, require_token: Any, log: PredictionLog | None = None
-) -> PredictionLog | None:
+    app: FastAPI, settings: Settings, require_token: Any, log: PredictionLog | None = None,
+    rollout: Rollout | None = None,
+) -> PredictionLog | None:  # fmt: skip
     """Log every answered ``/predict`` call when ``PREDICTION_LOG`` is on; add ``GET /prediction-log/stats``.
 
     The log is started and stopped (with a last flush) with the app.
@@ -122,6 +182,7 @@ def add_prediction_log(
         settings: ``PREDICTION_LOG`` and its bounds; the title.
         require_token: The API's token dependency.
         log: The log to use (default: :func:`build_prediction_log`).
+        rollout: The challenger beside production, if any: its shadow answers are logged too.
 
     Returns:
         The log, or ``None`` when it is off.
@@ -140,6 +201,8 @@ def add_prediction_log(
     if active is None:
         return None
     app.add_middleware(CaptureMiddleware, log=active, title=settings.game_title)
+    if rollout is not None:
+        rollout.shadow_listener = ShadowCapture(active)
     inner = app.router.lifespan_context
 
     @asynccontextmanager

@@ -40,7 +40,10 @@ from machine_learning.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-PRODUCTION_VARIANT, CHALLENGER_VARIANT = "production", "challenger"
+PRODUCTION_VARIANT, CHALLENGER_VARIANT, SHADOW_VARIANT = "production", "challenger", "shadow"
+# Told of every shadow answer (challenger, request, its rows, probabilities in production's class order, seconds):
+# the prediction log (machine_learning/predlog) logs them as variant "shadow".
+ShadowListener = Callable[[ServingModel, DecodedRequest, list[int], np.ndarray, float], None]
 LATENCY_WINDOW = 2048  # latencies kept per variant for the p99: bounded memory
 
 
@@ -116,6 +119,7 @@ class Rollout:
         self._stats_version: str | None = None
         self._salts: dict[str, int] = {}  # per challenger version, set before its config is visible
         self.production_stats, self.challenger_stats = VariantStats(), VariantStats()
+        self.shadow_listener: ShadowListener | None = None
 
     # --- following the alias -------------------------------------------------------------------------------
     def set_config(self, config: ChallengerConfig | None) -> None:
@@ -218,6 +222,7 @@ class Rollout:
         served: np.ndarray,
     ) -> None:
         """Score the challenger's players after the answer went out; count its latency, errors and agreement."""
+        started = time.perf_counter()
         try:
             classes = production.predictor.classes
             columns = _take(request.columns, rows, len(request))
@@ -227,6 +232,8 @@ class Rollout:
             return
         ours, labels = served[rows].argmax(axis=1), theirs.argmax(axis=1)  # both in production's class order
         self.challenger_stats.record_agreement(len(rows), int((ours == labels).sum()))
+        if self.shadow_listener is not None:
+            self.shadow_listener(challenger, request, rows, theirs, time.perf_counter() - started)
 
     # --- reporting -----------------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any] | None:

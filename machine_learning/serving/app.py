@@ -114,7 +114,7 @@ def create_app(
         add_rollout_routes(app, rollout, require_token)
     from machine_learning.predlog.serving import add_prediction_log
 
-    add_prediction_log(app, settings, require_token)
+    add_prediction_log(app, settings, require_token, rollout=rollout)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -32,7 +32,7 @@ CLIENT = Path(__file__).with_name("mcp_roundtrip.py")
 TOOLS = {
     "get_status", "start_pipeline_run", "get_pipeline_run", "promote_candidate", "rollback_production",
     "get_latest_decision", "get_live_quality", "cleanup_resources", "approve_version", "reject_version",
-    "list_titles", "create_title",
+    "list_titles", "create_title", "get_online_quality",
 }  # fmt: skip
 
 

@@ -24,6 +24,7 @@ OPERATIONS = [  # method, path, body, role needed
     ("post", "/rollbacks", None, "operator"),
     ("get", "/decisions/latest", None, "viewer"),
     ("get", "/live-quality", None, "viewer"),
+    ("get", "/prediction-log/quality", None, "viewer"),
     ("post", "/cleanup", {"environment": "dev"}, "operator"),
     ("post", "/versions/3/approval", {"reason": "looks good"}, "approver"),
     ("post", "/versions/3/rejection", {"reason": "too risky"}, "approver"),
@@ -138,6 +139,8 @@ def test_malformed_json_gets_422(client: TestClient) -> None:
         ("/decisions/latest?day=2026-11-30", 404, "does not exist"),
         ("/live-quality?days=0", 422, "days"),
         ("/live-quality?days=abc", 422, "days"),
+        ("/prediction-log/quality?days=0", 422, "days"),
+        ("/prediction-log/quality?day=2026-13-01", 422, "day"),
     ],
 )
 def test_reads_of_what_does_not_exist_get_404_and_bad_queries_422(
