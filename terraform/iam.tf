@@ -1,7 +1,8 @@
 # Least privilege, one pair of roles per ECS service:
 # - the execution role lets ECS pull that service's image, write its log group and read its own secrets;
 # - the task role is what the application may do: only its own S3 prefix, and for Mage, starting block tasks
-#   through its ECS executor. The serving API loads models through MLflow and needs no AWS permission at all.
+#   through its ECS executor. The serving API loads models through MLflow; its only S3 access is its prediction
+#   log (PREDICTION_LOG, on by default) under the title's prediction-log/ prefix.
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
@@ -32,7 +33,7 @@ locals {
     mage      = ["${var.game_title}/"]
     mlflow    = ["mlflow/"]
     evidently = ["${var.game_title}/evidently/"]
-    serving   = []
+    serving   = ["${var.game_title}/prediction-log/"]
   }
 }
 

@@ -30,7 +30,9 @@ def offline_settings(**overrides: object) -> Settings:
     """Settings of a unit test: every service address refuses, whatever runs on the machine's default ports."""
     services = ("s3_endpoint_url", "mlflow_tracking_uri", "mage_url", "evidently_url", "serving_url")
     addresses = dict.fromkeys(services, CLOSED)
-    return Settings(**{"game_title": "unit-test", **addresses, **overrides})  # type: ignore[arg-type]
+    # No S3 here: the prediction log (on by default) would only count its batches as lost.
+    defaults = {"game_title": "unit-test", "prediction_log": "off", **addresses}
+    return Settings(**{**defaults, **overrides})  # type: ignore[arg-type]
 
 
 VALID_ROW: dict[str, str] = {
