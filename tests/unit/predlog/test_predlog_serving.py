@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))
 from serving_helpers import TOKEN, FakeProvider, json_players, tiny_model
+from unit_helpers import offline_settings
 
 from machine_learning.predlog.serving import build_prediction_log
 from machine_learning.registry import VersionInfo
@@ -19,7 +20,6 @@ from machine_learning.rollout.canary import MODE_TAG, SHARE_TAG
 from machine_learning.rollout.router import build_rollout
 from machine_learning.serving.app import create_app
 from machine_learning.serving.provider import prepare_model
-from machine_learning.settings import Settings
 
 AUTH = {"X-API-Token": TOKEN}
 
@@ -44,7 +44,7 @@ def serve(model, monkeypatch):
 
     def make(files: Files, **overrides) -> TestClient:
         options = {"prediction_log": "on", "prediction_log_flush_seconds": 3600, **overrides}
-        settings = Settings(game_title="unit-test", serving_token=TOKEN, **options)
+        settings = offline_settings(serving_token=TOKEN, **options)
         monkeypatch.setattr(
             "machine_learning.predlog.serving.build_prediction_log", lambda s: build_prediction_log(s, sink=files)
         )
@@ -86,8 +86,9 @@ def test_with_the_log_off_nothing_is_captured_and_stats_say_so(serve):
 
 def test_a_shadow_answer_is_logged_as_variant_shadow_beside_productions(model, monkeypatch):
     files = Files()
-    settings = Settings(game_title="unit-test", serving_token=TOKEN, prediction_log="on",
-                        prediction_log_flush_seconds=3600, serving_reload_seconds=0.05)  # fmt: skip
+    settings = offline_settings(
+        serving_token=TOKEN, prediction_log="on", prediction_log_flush_seconds=3600, serving_reload_seconds=0.05
+    )
     monkeypatch.setattr(
         "machine_learning.predlog.serving.build_prediction_log", lambda s: build_prediction_log(s, sink=files)
     )
@@ -117,8 +118,9 @@ def test_with_s3_unreachable_players_are_answered_and_the_loss_is_reported_by_st
     def unreachable(key: str, data: bytes) -> None:
         raise ConnectionError("Could not connect to the endpoint URL")
 
-    settings = Settings(game_title="unit-test", serving_token=TOKEN, prediction_log="on",
-                        prediction_log_batch_rows=1, prediction_log_max_rows=10)  # fmt: skip
+    settings = offline_settings(
+        serving_token=TOKEN, prediction_log="on", prediction_log_batch_rows=1, prediction_log_max_rows=10
+    )
     monkeypatch.setattr(
         "machine_learning.predlog.serving.build_prediction_log", lambda s: build_prediction_log(s, sink=unreachable)
     )
