@@ -94,6 +94,9 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             line[len("export ") :].split("=", 1) for line in printed.splitlines() if line.startswith("export ")
         )
         stack_env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+        # This stack runs no Evidently UI: a report's UI reload (which carries EVIDENTLY_SECRET) goes to port 9,
+        # refused at once, never to whatever runs on the default port. Tests with a UI set their own.
+        stack_env["EVIDENTLY_URL"] = "http://127.0.0.1:9"
         yield Stack(env=stack_env, state=state)
     finally:
         subprocess.run([*command, "down", "--components", "s3,mlflow"], env=env, capture_output=True, check=False)
