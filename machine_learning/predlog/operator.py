@@ -14,10 +14,8 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
 
-from machine_learning.operator.schemas import LiveQualityResponse, LiveQualityRow
+from machine_learning.operator.schemas import DAY_PATTERN, LiveQualityResponse, LiveQualityRow
 from machine_learning.settings import Settings
-
-DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 class OnlineQualityRow(LiveQualityRow):
