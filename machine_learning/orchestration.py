@@ -257,17 +257,43 @@ def run_pipeline(
             never started is cancelled and started once more first).
 
     """
-    started = time.monotonic()
-    run_id = start_pipeline(client, pipeline, variables)
+    return start_and_wait(client, pipeline, lambda: start_pipeline(client, pipeline, variables), timeout, on_progress)
+
+
+def start_and_wait(
+    client: MageClient,
+    pipeline: str,
+    start: Callable[[], int],
+    timeout: float,
+    on_progress: Callable[[str], None] | None = None,
+    not_started_after: float = NOT_STARTED_SECONDS,
+) -> PipelineRun:
+    """Start a run with ``start`` and wait for it; a run Mage accepted but never started is retried once.
+
+    The dropped run is cancelled first, so that it never starts late, then ``start`` is called again.
+
+    Raises:
+        PipelineRunError: The run failed, was cancelled, or did not finish in time.
+
+    """
+    began = time.monotonic()
+
+    def left() -> float:
+        return timeout - (time.monotonic() - began)
+
+    run_id = start()
     try:
-        return wait_for_run(client, pipeline, run_id, timeout - (time.monotonic() - started), on_progress)
+        return wait_for_run(
+            client, pipeline, run_id, timeout - (time.monotonic() - began), on_progress, not_started_after
+        )
     except RunNotStartedError as error:
-        # Retried once: cancel the dropped run so that it never starts late, then start a new one.
         client.cancel_run(run_id)
         if on_progress:
             on_progress(f"{error}; cancelled it and started it again")
-        run_id = start_pipeline(client, pipeline, variables)
-        return wait_for_run(client, pipeline, run_id, timeout - (time.monotonic() - started), on_progress)
+        run_id = start()
+        return wait_for_run(
+            client, pipeline, run_id, timeout - (time.monotonic() - began), on_progress, not_started_after
+        )
 
 
 def _any_started(run: Mapping[str, Any]) -> bool:

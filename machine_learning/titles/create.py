@@ -314,14 +314,12 @@ def mage_runner(
     """
 
     def run(own: Settings, pipeline: str, variables: dict[str, Any], started: Callable[[str], None]) -> str:
-        import time
 
-        from machine_learning.orchestration import NOT_STARTED_SECONDS, RunNotStartedError, wait_for_run
+        from machine_learning.orchestration import NOT_STARTED_SECONDS, start_and_wait
 
         patience = NOT_STARTED_SECONDS if not_started_after is None else not_started_after
         client = mage()
         trigger = client.find_trigger(pipeline, plan.trigger_name(own.game_title, pipeline, f"{pipeline}_api"))
-        begun = time.monotonic()
 
         def start() -> int:
             run_id = int(client.start_run(trigger, {"game_title": own.game_title, **variables}))
@@ -330,18 +328,8 @@ def mage_runner(
                 on_progress(f"   {pipeline} run {run_id}: {client.run_url(pipeline, run_id)}")
             return run_id
 
-        run_id = start()
-        try:
-            wait_for_run(client, pipeline, run_id, timeout, on_progress, patience)
-        except RunNotStartedError as error:
-            # As orchestration.run_pipeline does: Mage sometimes drops an accepted run. Cancel it so that it never
-            # starts late, then start it once more.
-            client.cancel_run(run_id)
-            if on_progress:
-                on_progress(f"   {error}; cancelled it and started it again")
-            run_id = start()
-            wait_for_run(client, pipeline, run_id, timeout - (time.monotonic() - begun), on_progress, patience)
-        return str(run_id)
+        indented = (lambda line: on_progress(f"   {line}")) if on_progress else None
+        return str(start_and_wait(client, pipeline, start, timeout, indented, patience).run_id)
 
     return run
 
