@@ -6,6 +6,7 @@ import io
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,13 @@ class ObjectStore:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
+
+    def list_objects(self, prefix: str) -> list[tuple[str, datetime]]:
+        """List every key under a prefix with the time it was last written, sorted by key."""
+        found: list[tuple[str, datetime]] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend((item["Key"], item["LastModified"]) for item in page.get("Contents", []))
+        return sorted(found)
 
     def read_parquet(self, key: str) -> pd.DataFrame:
         """Read a Parquet object, or a folder of Parquet parts under ``key/`` (in name order), into a DataFrame.

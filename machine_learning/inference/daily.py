@@ -3,16 +3,18 @@
 Each batch_inference run writes its predictions, quarantine and monitoring "current" data under a folder of its
 own (``predictions/date=D/run=<run id>/``, ``monitoring/current/date=D/run=<run id>/``), then replaces the day's
 manifest ``predictions/date=D/manifest.json`` in one PUT: the commit point, as ``latest.json`` is for processed
-data. A run that fails before the manifest changes nothing a reader sees; its objects are removed by the next run
-that publishes. The objects of the run before are kept one generation, so a reader that read the previous manifest
-a moment ago can still read what it points at. Days scored before manifests existed are read at the old fixed keys.
+data. A run that fails before the manifest changes nothing a reader sees; its objects are removed by a later run
+that publishes, once they are older than ``RUN_IN_FLIGHT_SECONDS``: until then the run may still be going (two
+runs of one day at once), and removing its objects would leave its manifest, written later, pointing at nothing.
+The objects of the run before are kept one generation, so a reader that read the previous manifest a moment ago can
+still read what it points at. Days scored before manifests existed are read at the old fixed keys.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from machine_learning.errors import InvalidInputError, NotFoundError
@@ -20,6 +22,8 @@ from machine_learning.settings import Settings
 from machine_learning.storage import ObjectStore, parse_s3_uri
 
 DAY_TABLES = ("predictions", "quarantine", "current")
+# A run whose newest object is younger than this may still be writing parts and publish after us: leave it alone.
+RUN_IN_FLIGHT_SECONDS = 3600.0
 _LEGACY = {
     "predictions": "predictions/date={day}/predictions.parquet",
     "quarantine": "predictions/date={day}/quarantine.parquet",
@@ -123,16 +127,37 @@ def publish_day(
     return uri
 
 
-def remove_unpublished(store: ObjectStore, settings: Settings, day: str, keep: set[str]) -> int:
+def remove_unpublished(
+    store: ObjectStore,
+    settings: Settings,
+    day: str,
+    keep: set[str],
+    in_flight_seconds: float = RUN_IN_FLIGHT_SECONDS,
+) -> int:
     """Delete a day's run objects of runs not in ``keep`` (failed runs, and runs two generations old).
+
+    Args:
+        store: The title's bucket.
+        settings: Title prefix.
+        day: ``YYYY-MM-DD``.
+        keep: Run ids whose objects stay.
+        in_flight_seconds: A run with an object written more recently than this may still be going; it stays too.
 
     Returns:
         How many objects were deleted.
 
     """
-    doomed: list[str] = []
+    by_run: dict[str, list[tuple[str, datetime]]] = {}
     for prefix in _run_prefixes(settings, day).values():
-        doomed += [key for key in store.list_keys(prefix) if key[len(prefix) :].split("/", 1)[0] not in keep]
+        for key, modified in store.list_objects(prefix):
+            by_run.setdefault(key[len(prefix) :].split("/", 1)[0], []).append((key, modified))
+    settled = datetime.now(UTC) - timedelta(seconds=in_flight_seconds)
+    doomed = [
+        key
+        for run, objects in by_run.items()
+        if run not in keep and max(modified for _, modified in objects) < settled
+        for key, _ in objects
+    ]
     legacy = [f"{settings.s3_prefix}/{pattern.format(day=day)}" for pattern in _LEGACY.values()]
     doomed += [key for key in legacy if store.exists(key)]  # superseded by the manifest
     for start in range(0, len(doomed), 1000):

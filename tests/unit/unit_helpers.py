@@ -10,6 +10,7 @@ import hashlib
 import io
 import threading
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import numpy as np
@@ -119,6 +120,7 @@ class FakeS3:
 
     def __init__(self, fail_on_put: int | None = None, page_size: int = 2) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
+        self.modified: dict[tuple[str, str], datetime] = {}  # a test may age an object by moving its time back
         self.put_keys: list[str] = []
         self.buckets: set[str] = set()
         self.fail_on_put = fail_on_put
@@ -149,6 +151,7 @@ class FakeS3:
         ):
             raise _client_error("PreconditionFailed", "PutObject")  # S3's conditional writes
         self.objects[(Bucket, Key)] = bytes(Body)
+        self.modified[(Bucket, Key)] = datetime.now(UTC)
         self.put_keys.append(Key)
         return {"ETag": self._etag(Bucket, Key)}
 
@@ -188,6 +191,9 @@ class FakeS3:
         return _Paginator(self)
 
 
+_PLANTED = datetime(2026, 1, 1, tzinfo=UTC)  # objects a test put into ``objects`` directly
+
+
 class _Paginator:
     def __init__(self, fake: FakeS3) -> None:
         self.fake = fake
@@ -199,7 +205,8 @@ class _Paginator:
             return
         for start in range(0, len(keys), self.fake.page_size):
             chunk = keys[start : start + self.fake.page_size]
-            yield {"Contents": [{"Key": key} for key in chunk], "KeyCount": len(chunk)}
+            contents = [{"Key": key, "LastModified": self.fake.modified.get((Bucket, key), _PLANTED)} for key in chunk]
+            yield {"Contents": contents, "KeyCount": len(chunk)}
 
 
 class FakeMlflowClient:
