@@ -39,6 +39,24 @@ def test_compiled_numpy_and_sklearn_give_the_same_probabilities(pipeline, compil
 
 
 @needs_compiler
+@pytest.mark.parametrize("as_categorical", [False, True])
+def test_a_large_request_scored_in_blocks_gives_the_same_probabilities(
+    pipeline, compiled_choice, monkeypatch, as_categorical
+):
+    from machine_learning.data.schema import CATEGORY_COLUMNS
+
+    monkeypatch.setattr(compiled, "BLOCK_ROWS", 64)  # 1000 rows: 15 whole blocks and a short one
+    columns = probe_columns(1000, seed=11)
+    expected = pipeline.predict_proba(pd.DataFrame(columns)[list(FEATURE_COLUMNS)])
+    if as_categorical:
+        columns = {
+            **columns,
+            **{spec.name: pd.Categorical(columns[spec.name], categories=spec.allowed) for spec in CATEGORY_COLUMNS},
+        }
+    np.testing.assert_allclose(compiled_choice.predictor.predict_proba(columns), expected, rtol=0, atol=1e-9)
+
+
+@needs_compiler
 def test_unknown_categories_score_like_the_pipeline(pipeline, compiled_choice):
     columns = probe_columns(300, seed=9)
     columns["Gender"] = ["Other", *columns["Gender"][1:]]
