@@ -50,8 +50,8 @@ outputs = BatchOutputs(predictions=sys.argv[3], quarantine=sys.argv[3] + ".quara
 started = time.perf_counter()
 result = score_batch(sys.argv[2], outputs, model, None, 0.05, chunk_rows=int(sys.argv[4]))
 total = time.perf_counter() - started
-import resource
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process only, not the compiler it ran
+# This process's own peak (VmHWM starts afresh at exec; ru_maxrss would carry the benchmark's own size over).
+peak_mb = next(int(line.split()[1]) / 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({"total": total, "rows": result.scored_rows, "predictor": result.predictor, "peak_rss_mb": peak_mb,
                   **result.timings}))
 """

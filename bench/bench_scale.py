@@ -66,7 +66,7 @@ def run_one(spec: dict) -> dict:
         result = score_with_engine(settings, spec["source"], outputs, model, None, CHUNK_ROWS)
         figures["seconds"] = time.perf_counter() - started
         figures["cores_used"] = (_cpu_seconds() - cpu) / figures["seconds"]
-        figures["worker_peak_mb"] = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
+        figures["worker_peak_mb"] = [peak_rss_mb()]
         figures["scored"] = result.scored_rows
         return figures
     import dask
@@ -107,10 +107,26 @@ def run_one(spec: dict) -> dict:
         if figures["outcome"] == "completed":
             spent = client.run(_cpu_seconds)
             figures["cores_used"] = sum(spent[w] - cpu.get(w, 0.0) for w in spent) / figures["seconds"]
-        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # on each worker
+        peaks = client.run(peak_rss_mb)  # on each worker
         figures["worker_peak_mb"] = sorted(peaks.values())
-    figures["driver_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["driver_peak_mb"] = peak_rss_mb()
     return figures
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory, in MB.
+
+    Read from ``VmHWM`` in ``/proc/self/status``, which starts afresh at ``exec``. ``getrusage``'s ``ru_maxrss``
+    does not: Linux carries it across ``execve``, so a process started from a big parent reports at least the
+    parent's size at the fork, and every run looked as big as the benchmark itself.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _cpu_seconds() -> float:
