@@ -18,6 +18,7 @@ The answer is encoded by msgspec too: one struct per prediction, floats written 
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -83,6 +84,7 @@ class _Answer(msgspec.Struct, gc=False):
 _DECODER = msgspec.json.Decoder(_Body)
 _ENCODER = msgspec.json.Encoder()
 _FIELDS = (ID_COLUMN, *FEATURE_COLUMNS)
+_GETTERS = {name: operator.attrgetter(name) for name in _FIELDS}
 _DTYPES = {
     name: np.int64 if name == ID_COLUMN or (name in _SPECS and _SPECS[name].integer) else np.float64
     for name in _FIELDS
@@ -130,8 +132,28 @@ def decode_request(body: bytes) -> DecodedRequest:
         players = _DECODER.decode(body).players
     except (msgspec.ValidationError, msgspec.DecodeError):
         return _decode_with_pydantic(body)
+    if len(players) > SMALL_REQUEST:  # straight from the structs into typed arrays: no tuple per player
+        ids = np.fromiter(map(_GETTERS[ID_COLUMN], players), dtype=np.int64, count=len(players))
+        columns = {name: _struct_column(name, players) for name in FEATURE_COLUMNS}
+        return _unique(DecodedRequest(ids, columns))
     # Struct fields are in column order: transposing their tuples gives the columns, values already typed.
     return _checked(dict(zip(_FIELDS, zip(*map(msgspec.structs.astuple, players), strict=True), strict=True)))
+
+
+def _struct_column(name: str, players: list[_Player]) -> np.ndarray | pd.Categorical:
+    values = map(_GETTERS[name], players)
+    if name in _CODES:
+        codes = np.fromiter(map(_CODES[name].__getitem__, values), dtype=np.int8, count=len(players))
+        return pd.Categorical.from_codes(codes, dtype=_CATEGORY_DTYPES[name], validate=False)
+    return np.fromiter(values, dtype=_DTYPES[name], count=len(players))
+
+
+def _unique(request: DecodedRequest) -> DecodedRequest:
+    """Return the request, unless a PlayerID is given twice (then raise the 422 problems naming them)."""
+    duplicates = duplicate_ids(np.asarray(request.player_ids))
+    if duplicates:
+        raise InvalidRequestError(duplicates)
+    return request
 
 
 def _decode_with_pydantic(body: bytes) -> DecodedRequest:
@@ -152,14 +174,12 @@ def _checked(values: dict[str, Sequence[Any]]) -> DecodedRequest:
     if len(values[ID_COLUMN]) <= SMALL_REQUEST:
         columns: dict[str, Sequence[Any] | np.ndarray | pd.Categorical] = dict(values)
         ids = columns.pop(ID_COLUMN)
-        duplicates = duplicate_ids(np.asarray(ids, dtype=np.int64)) if len(set(ids)) < len(ids) else []
-    else:
-        ids = np.array(values[ID_COLUMN], dtype=np.int64)
-        columns = {name: _as_column(name, column) for name, column in values.items() if name != ID_COLUMN}
-        duplicates = duplicate_ids(ids)
-    if duplicates:
-        raise InvalidRequestError(duplicates)
-    return DecodedRequest(ids, columns)
+        if len(set(ids)) == len(ids):
+            return DecodedRequest(ids, columns)
+        return _unique(DecodedRequest(np.asarray(ids, dtype=np.int64), columns))
+    ids = np.array(values[ID_COLUMN], dtype=np.int64)
+    columns = {name: _as_column(name, column) for name, column in values.items() if name != ID_COLUMN}
+    return _unique(DecodedRequest(ids, columns))
 
 
 def _as_column(name: str, values: Sequence[Any]) -> np.ndarray | pd.Categorical:

@@ -158,6 +158,15 @@ def test_duplicate_player_ids_are_refused_naming_each_id_and_where():
     assert f"PlayerID {players[1][ID_COLUMN]} is given 3 times (players 1, 4, 5)" in problem["msg"]
 
 
+def test_duplicate_player_ids_in_a_big_request_are_refused_too():
+    players = json_players(500, seed=5)
+    players[420][ID_COLUMN] = players[7][ID_COLUMN]
+    with pytest.raises(InvalidRequestError) as raised:
+        decode_request(json.dumps({"players": players}).encode())
+    (problem,) = raised.value.errors
+    assert problem["loc"] == ("players", 7, ID_COLUMN) and "(players 7, 420)" in problem["msg"]
+
+
 def test_unique_ids_have_no_duplicate_problems():
     assert duplicate_ids(np.arange(10_000)) == []
     assert [problem["msg"].split()[1] for problem in duplicate_ids(np.array([7, 3, 7, 3, 1]))] == ["3", "7"]
