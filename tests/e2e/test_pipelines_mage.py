@@ -13,9 +13,13 @@ import pandas as pd
 import pytest
 
 from machine_learning.data.prepare import manifest_key
+from machine_learning.inference.batch import BatchOutputs, daily_batch_locations
+from machine_learning.inference.daily import day_table_key, read_day_manifest
 from machine_learning.registry import PREVIOUS, PRODUCTION, get_alias_version
+from machine_learning.scale.publish import manifest_location
 from machine_learning.services import connect
 from machine_learning.settings import Settings, load_settings
+from machine_learning.storage import parse_s3_uri
 from tests.conftest import ROOT, Stack, sample_players
 from tests.integration.test_lifecycle_live import WEAK, WEAKEST
 
@@ -82,6 +86,32 @@ def test_pipelines_prepare_train_and_promote_only_better_models(
     assert "PROMOTED" in output
     assert get_alias_version(services.mlflow, settings, PRODUCTION).version != first.version
     assert get_alias_version(services.mlflow, settings, PREVIOUS).version == first.version
+
+    # batch_inference scores a day alike on both engines: SCORING_ENGINE is a setting of the process Mage runs in
+    day = "2026-11-20"
+    batch = sample_players(shipped_players, 800, seed=8).drop(columns=["EngagementLevel"])
+    batch.loc[5, "Age"] = "old"  # quarantined alike too
+    source_uri, _ = daily_batch_locations(settings, day)
+    services.store.write_bytes(parse_s3_uri(source_uri)[1], batch.to_csv(index=False).encode())
+    published = {}
+    for engine in ("local", "dask"):
+        run_pipeline(
+            "batch_inference", {**mage_env, "SCORING_ENGINE": engine, "DASK_WORKERS": "2"}, {"batch_date": day}
+        )
+        day_manifest = read_day_manifest(services.store, settings, day)
+        assert day_manifest is not None
+        predictions_uri = day_manifest["outputs"]["predictions"]
+        run_manifest = services.store.read_json(parse_s3_uri(manifest_location(BatchOutputs(predictions_uri)))[1])
+        assert run_manifest["engine"] == engine
+        published[engine] = {
+            table: services.store.read_parquet(day_table_key(services.store, settings, day, table) or "")
+            for table in ("predictions", "quarantine")
+        }
+    for table, local in published["local"].items():
+        dask = published["dask"][table]
+        assert len(local) == len(batch) - 1 if table == "predictions" else len(local) == 1
+        kept = [column for column in local.columns if column not in ("scored_at", "run_id")]
+        pd.testing.assert_frame_equal(dask[kept].reset_index(drop=True), local[kept].reset_index(drop=True))
 
 
 def test_a_bad_input_fails_the_pipeline_and_publishes_nothing(
