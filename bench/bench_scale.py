@@ -114,7 +114,7 @@ def run_one(spec: dict) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """This process's own peak resident memory, in MB.
+    """Return this process's own peak resident memory, in MB.
 
     Read from ``VmHWM`` in ``/proc/self/status``, which starts afresh at ``exec``. ``getrusage``'s ``ru_maxrss``
     does not: Linux carries it across ``execve``, so a process started from a big parent reports at least the

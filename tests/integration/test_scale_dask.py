@@ -3,8 +3,10 @@ a killed worker, S3 input and output through the live stack, labelled days read 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -24,10 +26,11 @@ from machine_learning.services import connect
 from machine_learning.settings import Settings, load_settings
 from machine_learning.storage import ensure_bucket, parse_s3_uri
 from machine_learning.training.model import build_pipeline
-from tests.conftest import Stack, sample_players
+from tests.conftest import ROOT, Stack, sample_players
 
 pytestmark = [pytest.mark.integration, pytest.mark.dask]
 CHUNK = 150
+MLOPS = ROOT / ".local" / "venv-app" / "bin" / "mlops"
 TABLES = ("predictions", "quarantine", "current")
 
 
@@ -133,6 +136,34 @@ def test_dask_gives_the_local_engines_tables_exactly(settings, model, batch, tmp
     assert result.quarantine_reasons == expected.quarantine_reasons
     assert result.scored_rows + result.quarantined_rows == len(batch)
     assert Path(result.outputs["manifest"]).exists()
+
+
+def test_mlops_predict_with_engine_dask_writes_the_local_engines_tables(settings, cluster, model, batch, tmp_path):
+    source = tmp_path / "batch.csv"
+    batch.to_csv(source, index=False)
+    local = outputs_in(str(tmp_path / "local"))
+    score_batch(str(source), local, model, None, settings.max_quarantine_share, CHUNK)
+    env = {
+        **os.environ,
+        "MODEL_CACHE_DIR": settings.model_cache_dir,
+        "DASK_SCHEDULER_ADDRESS": cluster.scheduler_address,  # type: ignore[attr-defined]
+        "MAX_QUARANTINE_SHARE": str(settings.max_quarantine_share),
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",  # refused: the cached version 1 scores, as with MLflow down
+    }
+    (tmp_path / "cli").mkdir()
+    command = [str(MLOPS), "predict", "--engine", "dask", "--model-version", "1", "--chunk-rows", str(CHUNK)]
+    command += ["--input", str(source), "--output", str(tmp_path / "cli" / "predictions.parquet")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.loads((tmp_path / "cli" / "predictions.manifest.json").read_text())
+    assert manifest["engine"] == "dask" and manifest["workers"] == 2
+    for name, file in (("predictions", "predictions.parquet"), ("quarantine", "predictions.quarantine.parquet")):
+        written = pd.read_parquet(tmp_path / "cli" / file)
+        expected = pd.read_parquet(getattr(local, name))
+        if name == "predictions":
+            written, expected = written.drop(columns="scored_at"), expected.drop(columns="scored_at")
+        pd.testing.assert_frame_equal(written, expected)
 
 
 def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(settings, cluster, model, batch, tmp_path):
