@@ -109,10 +109,7 @@ class ObjectStore:
 
     def list_keys(self, prefix: str) -> list[str]:
         """List every key under a prefix, sorted."""
-        keys: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            keys.extend(item["Key"] for item in page.get("Contents", []))
-        return sorted(keys)
+        return [key for key, _ in self.list_objects(prefix)]
 
     def list_objects(self, prefix: str) -> list[tuple[str, datetime]]:
         """List every key under a prefix with the time it was last written, sorted by key."""

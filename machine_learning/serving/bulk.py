@@ -141,11 +141,7 @@ def decode_request(body: bytes) -> DecodedRequest:
 
 
 def _struct_column(name: str, players: list[_Player]) -> np.ndarray | pd.Categorical:
-    values = map(_GETTERS[name], players)
-    if name in _CODES:
-        codes = np.fromiter(map(_CODES[name].__getitem__, values), dtype=np.int8, count=len(players))
-        return pd.Categorical.from_codes(codes, dtype=_CATEGORY_DTYPES[name], validate=False)
-    return np.fromiter(values, dtype=_DTYPES[name], count=len(players))
+    return _typed_column(name, map(_GETTERS[name], players), len(players))
 
 
 def _unique(request: DecodedRequest) -> DecodedRequest:
@@ -178,15 +174,16 @@ def _checked(values: dict[str, Sequence[Any]]) -> DecodedRequest:
             return DecodedRequest(ids, columns)
         return _unique(DecodedRequest(np.asarray(ids, dtype=np.int64), columns))
     ids = np.array(values[ID_COLUMN], dtype=np.int64)
-    columns = {name: _as_column(name, column) for name, column in values.items() if name != ID_COLUMN}
+    columns = {name: _typed_column(name, column, len(ids)) for name, column in values.items() if name != ID_COLUMN}
     return _unique(DecodedRequest(ids, columns))
 
 
-def _as_column(name: str, values: Sequence[Any]) -> np.ndarray | pd.Categorical:
+def _typed_column(name: str, values: Iterable[Any], count: int) -> np.ndarray | pd.Categorical:
+    """One column as the predictor takes it: categories as ``Categorical`` codes, numbers as a typed array."""
     if name in _CODES:
-        codes = np.fromiter(map(_CODES[name].__getitem__, values), dtype=np.int8, count=len(values))
+        codes = np.fromiter(map(_CODES[name].__getitem__, values), dtype=np.int8, count=count)
         return pd.Categorical.from_codes(codes, dtype=_CATEGORY_DTYPES[name], validate=False)
-    return np.array(values, dtype=_DTYPES[name])
+    return np.fromiter(values, dtype=_DTYPES[name], count=count)
 
 
 def duplicate_ids(ids: np.ndarray) -> list[dict[str, Any]]:

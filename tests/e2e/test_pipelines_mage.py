@@ -110,7 +110,7 @@ def test_pipelines_prepare_train_and_promote_only_better_models(
     for table, local in published["local"].items():
         dask = published["dask"][table]
         assert len(local) == len(batch) - 1 if table == "predictions" else len(local) == 1
-        kept = [column for column in local.columns if column not in ("scored_at", "run_id")]
+        kept = [column for column in local.columns if column != "scored_at"]
         pd.testing.assert_frame_equal(dask[kept].reset_index(drop=True), local[kept].reset_index(drop=True))
 
 
